@@ -1,0 +1,15 @@
+//! # mabeam-shards
+//!
+//! What one mabeam shard is, with no threads of its own:
+//!
+//! - the lock-free primitives the engine publishes and hands results through
+//!   ([`seqlock`], [`table`], [`oneshot`], [`barrier`]), written against the [`sync`] shim
+//!   so that `loom-tests/` model-checks the very same code under `--cfg mabeam_loom`;
+//! - the per-shard state machines (registry, agents, auctions, market data, coordination
+//!   sessions, topic patterns), plain deterministic code that takes time as an argument.
+//!
+//! Nothing here spawns a thread, reads a clock or sleeps, so every rule is tested
+//! deterministically.
+#![warn(missing_docs)]
+
+pub mod sync;

@@ -1,0 +1,2 @@
+//! mabeam: a thread-per-core shard engine.
+#![warn(missing_docs)]
