@@ -1,0 +1,652 @@
+//! A single-writer, many-reader hash table of fixed-size records: what a shard publishes so
+//! that any thread can look its entries up without sending it a message.
+//!
+//! [`snapshot_table`] returns the two halves: the [`TableWriter`] (owned by the shard, the
+//! only thread that mutates the table) and a [`TableReader`] (cloned freely, shared by every
+//! thread that reads). A reader never takes a lock, never allocates on
+//! [`get`](TableReader::get), never returns a torn record and never touches freed memory.
+//!
+//! # Layout
+//!
+//! - Open addressing with linear probing over a power-of-two array of slots. A key's home
+//!   slot is the splitmix64 finalizer of the key, masked, so every `u64` is a valid key
+//!   (0 included) and sequential keys spread out.
+//! - Every slot is a seqlock (the recipe of [`crate::seqlock`]) over the words
+//!   `[state, key, record...]`, with `state` one of EMPTY, OCCUPIED and TOMBSTONE.
+//! - The writer keeps its own `hashbrown` map key → slot index, so it never probes to find
+//!   its own keys; readers probe.
+//! - Arrays are swapped on rebuild through `current: AtomicPtr`; each array carries an
+//!   `epoch` (even: current and readable, odd: retired or being filled) that works as an
+//!   array-level seqlock, so a reader's result counts only if its array stayed the current
+//!   one for the whole probe.
+//!
+//! # Memory bound
+//!
+//! Arrays are never freed while a reader or the writer exists (a reader may be stalled
+//! inside any array ever published): retired arrays are kept, owned by the shared part, and
+//! reused as rebuild targets when their size matches. An array of a given size is only
+//! allocated when no retired array of that size is available, so there are at most two
+//! arrays of each size (the current one and one spare). The capacity never shrinks, so the
+//! total is at most `2 × (2 + 4 + … + capacity) < 4 × capacity` slots, whatever the churn:
+//! 100 000 insert/remove cycles with a hundred live keys allocate a handful of small arrays
+//! (see the `churn_keeps_the_number_of_arrays_small` test).
+
+use core::fmt;
+use core::ptr::NonNull;
+
+use hashbrown::HashMap;
+
+use crate::seqlock::{load_words, store_words, try_read_with, write_with};
+use crate::sync::{fence, spin_loop, Arc, AtomicPtr, AtomicU64, AtomicUsize, Ordering, UnsafeCell};
+
+/// Largest `initial_capacity` honoured by [`snapshot_table`]; larger requests are clamped to
+/// it (the table still grows past it on demand).
+pub const MAX_INITIAL_CAPACITY: usize = 1 << 24;
+
+/// Smallest capacity of an array (slots).
+const MIN_CAPACITY: usize = 2;
+
+/// Slot state: never used since the array was (re)filled; ends every probe chain.
+const EMPTY: u64 = 0;
+/// Slot state: holds a live key and its record.
+const OCCUPIED: u64 = 1;
+/// Slot state: held a key that was removed; probe chains pass through it.
+const TOMBSTONE: u64 = 2;
+
+/// The splitmix64 finalizer: a bijective 64-bit mix, so keys that differ in any bit land
+/// on unrelated home slots.
+#[inline]
+fn mix(key: u64) -> u64 {
+    let mut z = key;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Most slots (live keys plus tombstones) an array of `capacity` slots may hold: three
+/// quarters, so at least one slot is always EMPTY and every probe for an absent key ends.
+#[inline]
+fn max_used(capacity: usize) -> usize {
+    capacity / 4 * 3 + (capacity % 4) * 3 / 4
+}
+
+/// What a reader's consistent read of one slot says about the key it looks for.
+enum SlotView<const W: usize> {
+    /// EMPTY: the probe chain ends here.
+    End,
+    /// OCCUPIED by the key looked for, with its record.
+    Found([u64; W]),
+    /// OCCUPIED by another key, or a TOMBSTONE: keep probing.
+    Continue,
+}
+
+/// One slot: a seqlock over `[state, key, record...]`.
+///
+/// Only the writer stores into a slot, always under [`write_with`] on `seq`; readers load it
+/// under [`try_read_with`]. The writer may load its own slot words `Relaxed` without the
+/// protocol, since no other thread stores them.
+struct Slot<const W: usize> {
+    seq: AtomicU64,
+    state: AtomicU64,
+    key: AtomicU64,
+    record: [AtomicU64; W],
+}
+
+impl<const W: usize> Slot<W> {
+    fn empty() -> Self {
+        Self {
+            seq: AtomicU64::new(0),
+            state: AtomicU64::new(EMPTY),
+            key: AtomicU64::new(0),
+            record: core::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+
+    /// Writer only: the slot's state (its own last store).
+    fn state(&self) -> u64 {
+        self.state.load(Ordering::Relaxed)
+    }
+
+    /// Writer only: the slot's record (its own last store).
+    fn record(&self) -> [u64; W] {
+        load_words(&self.record)
+    }
+
+    /// Writer only: publishes `key` → `record` in this slot.
+    fn publish_occupied(&self, key: u64, record: &[u64; W]) {
+        write_with(&self.seq, || {
+            self.state.store(OCCUPIED, Ordering::Relaxed);
+            self.key.store(key, Ordering::Relaxed);
+            store_words(&self.record, record);
+        });
+    }
+
+    /// Writer only: publishes a new state (EMPTY or TOMBSTONE); key and record words are
+    /// left as they were, readers ignore them in those states.
+    fn publish_state(&self, state: u64) {
+        write_with(&self.seq, || self.state.store(state, Ordering::Relaxed));
+    }
+
+    /// Reader: a consistent view of this slot with respect to `key`, retrying while the
+    /// writer races.
+    fn read_for(&self, key: u64) -> SlotView<W> {
+        loop {
+            let view = try_read_with(&self.seq, || match self.state.load(Ordering::Relaxed) {
+                EMPTY => SlotView::End,
+                OCCUPIED if self.key.load(Ordering::Relaxed) == key => {
+                    SlotView::Found(load_words(&self.record))
+                }
+                _ => SlotView::Continue,
+            });
+            if let Some(view) = view {
+                return view;
+            }
+            spin_loop();
+        }
+    }
+
+    /// Reader: the slot's key and record if it is OCCUPIED, read consistently.
+    fn read_occupied(&self) -> Option<(u64, [u64; W])> {
+        loop {
+            let view = try_read_with(&self.seq, || {
+                (self.state.load(Ordering::Relaxed) == OCCUPIED).then(|| {
+                    (
+                        self.key.load(Ordering::Relaxed),
+                        load_words(&self.record),
+                    )
+                })
+            });
+            if let Some(view) = view {
+                return view;
+            }
+            spin_loop();
+        }
+    }
+}
+
+/// One generation of slots.
+///
+/// `epoch` is an array-level seqlock: even while the array is current (readable), odd while
+/// it is retired or being filled. Every value stored into it comes from the writer's
+/// strictly increasing counter, so an array never shows the same epoch twice (no ABA even
+/// when a retired array is reused).
+struct Array<const W: usize> {
+    epoch: AtomicU64,
+    slots: Box<[Slot<W>]>,
+}
+
+impl<const W: usize> Array<W> {
+    fn new(capacity: usize, epoch: u64) -> Self {
+        debug_assert!(capacity.is_power_of_two());
+        Self {
+            epoch: AtomicU64::new(epoch),
+            slots: (0..capacity).map(|_| Slot::empty()).collect(),
+        }
+    }
+
+    fn capacity(&self) -> usize {
+        self.slots.len()
+    }
+
+    fn mask(&self) -> usize {
+        self.slots.len() - 1
+    }
+
+    fn home(&self, key: u64) -> usize {
+        // Truncation is the point: the mask keeps the low bits of the mix.
+        (mix(key) as usize) & self.mask()
+    }
+
+    /// Reader: probes for `key`. The result is meaningful only if the array's epoch is
+    /// validated afterwards (see [`TableReader::get`]).
+    fn probe(&self, key: u64) -> Option<[u64; W]> {
+        let mask = self.mask();
+        let mut i = self.home(key);
+        for _ in 0..self.capacity() {
+            match self.slots[i].read_for(key) {
+                SlotView::End => return None,
+                SlotView::Found(record) => return Some(record),
+                SlotView::Continue => i = (i + 1) & mask,
+            }
+        }
+        None
+    }
+
+    /// Writer only: the first EMPTY or TOMBSTONE slot on `key`'s probe chain.
+    fn first_free(&self, key: u64) -> Option<usize> {
+        let mask = self.mask();
+        let mut i = self.home(key);
+        for _ in 0..self.capacity() {
+            if self.slots[i].state() != OCCUPIED {
+                return Some(i);
+            }
+            i = (i + 1) & mask;
+        }
+        None
+    }
+}
+
+/// The part both halves share: the current array, the published length, and ownership of
+/// every array ever allocated.
+struct Shared<const W: usize> {
+    /// The array readers probe. Always points to an array in `owned`.
+    current: AtomicPtr<Array<W>>,
+    /// Number of live keys, published by the writer after each operation.
+    len: AtomicUsize,
+    /// Every array ever allocated (from `Box::into_raw`), freed only in `Drop`. Accessed only
+    /// by the unique [`TableWriter`] (to push a new array) and by `Drop`.
+    owned: UnsafeCell<Vec<NonNull<Array<W>>>>,
+}
+
+// SAFETY: `Array` holds only atomics, so sharing `&Array` across threads is fine. The raw
+// pointers in `owned` are touched only by the single `TableWriter` (which is not `Clone` and
+// mutates through `&mut self`) and by `Drop` (which has `&mut self`, after every other
+// `Arc` is gone), so there is never concurrent access to the `Vec`.
+unsafe impl<const W: usize> Send for Shared<W> {}
+// SAFETY: see `Send` above; every other field is an atomic.
+unsafe impl<const W: usize> Sync for Shared<W> {}
+
+impl<const W: usize> Drop for Shared<W> {
+    fn drop(&mut self) {
+        self.owned.with_mut(|owned| {
+            // SAFETY: `&mut self`: no reader or writer is left, so nothing else can access
+            // `owned` or any array.
+            let owned = unsafe { &mut *owned };
+            for array in owned.drain(..) {
+                // SAFETY: every pointer in `owned` came from `Box::into_raw` in
+                // `TableWriter::allocate` and is pushed once, so it is freed exactly once;
+                // no reader or writer is left to use it.
+                drop(unsafe { Box::from_raw(array.as_ptr()) });
+            }
+        });
+    }
+}
+
+/// Creates a table and returns its writer and a first reader.
+///
+/// `initial_capacity` is the initial number of slots, rounded up to a power of two, at
+/// least 2 and at most [`MAX_INITIAL_CAPACITY`] (larger values are clamped). About half of
+/// it can hold live keys before the table doubles.
+///
+/// # Example
+///
+/// ```
+/// use mabeam_shards::table::snapshot_table;
+///
+/// let (mut writer, reader) = snapshot_table::<2>(16);
+/// writer.insert(7, [70, 700]);
+/// assert_eq!(reader.get(7), Some([70, 700]));
+/// assert!(writer.remove(7));
+/// assert_eq!(reader.get(7), None);
+/// ```
+pub fn snapshot_table<const W: usize>(initial_capacity: usize) -> (TableWriter<W>, TableReader<W>) {
+    let capacity = initial_capacity
+        .clamp(MIN_CAPACITY, MAX_INITIAL_CAPACITY)
+        .next_power_of_two();
+    let shared = Arc::new(Shared {
+        current: AtomicPtr::new(core::ptr::null_mut()),
+        len: AtomicUsize::new(0),
+        owned: UnsafeCell::new(Vec::new()),
+    });
+    let mut writer = TableWriter {
+        shared,
+        current: NonNull::dangling(),
+        index: HashMap::new(),
+        tombstones: 0,
+        spares: Vec::new(),
+        epoch_counter: 0,
+    };
+    // Epoch 0: even, readable. Nothing was published before, so no reader can be inside.
+    let first = writer.allocate(capacity, 0);
+    writer.current = first;
+    writer
+        .shared
+        .current
+        .store(first.as_ptr(), Ordering::Release);
+    let reader = writer.reader();
+    (writer, reader)
+}
+
+/// The writing half of a snapshot table: owned by one shard, the only thread that mutates
+/// the table. `Send`, not `Clone`.
+///
+/// # Invariants
+///
+/// 1. A key is OCCUPIED in at most one slot of the current array, and `index` maps each live
+///    key to that slot.
+/// 2. For every OCCUPIED slot `s` holding key `k`, no slot between `k`'s home slot and `s`
+///    (on the probe chain) is EMPTY. Insertion takes the first non-OCCUPIED slot of the
+///    chain, removal only turns OCCUPIED into TOMBSTONE, and a TOMBSTONE becomes EMPTY only
+///    when the slot after it is EMPTY, so no chain to a live key passes through it.
+///    Each slot write keeps this true at every instant, which is why a reader that probes
+///    slots one at a time, each read consistently at its own moment, reports a key present
+///    whenever it was present throughout the probe (keys never move while live).
+/// 3. `live + tombstones ≤ 3/4 × capacity`, so every array keeps an EMPTY slot.
+/// 4. Only the current array is mutated in place. A rebuild fills a target array whose epoch
+///    is odd, publishes it with a fresh even epoch, swaps `current` to it and only then
+///    retires the old array with a fresh odd epoch; the old array is not written again
+///    until it is reused as a target (which sets a fresh odd epoch before any slot write).
+/// 5. Arrays are never freed before the shared part drops, so every pointer the writer or a
+///    reader holds stays valid for as long as it holds its `Arc`.
+pub struct TableWriter<const W: usize> {
+    shared: Arc<Shared<W>>,
+    /// The array `shared.current` points to.
+    current: NonNull<Array<W>>,
+    /// Live key → slot index in `current`.
+    index: HashMap<u64, usize>,
+    /// TOMBSTONE slots in `current`.
+    tombstones: usize,
+    /// Retired arrays available as rebuild targets (at most one per size, see the module's
+    /// memory bound).
+    spares: Vec<NonNull<Array<W>>>,
+    /// Last epoch value handed out; strictly increasing.
+    epoch_counter: u64,
+}
+
+// SAFETY: the raw pointers point into arrays owned by `shared` (an `Arc` of a `Send + Sync`
+// type), which holds only atomics; the writer's exclusive role travels with it.
+unsafe impl<const W: usize> Send for TableWriter<W> {}
+
+impl<const W: usize> fmt::Debug for TableWriter<W> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TableWriter")
+            .field("len", &self.len())
+            .field("capacity", &self.capacity())
+            .field("tombstones", &self.tombstones)
+            .field("allocated_arrays", &self.allocated_arrays())
+            .finish()
+    }
+}
+
+impl<const W: usize> TableWriter<W> {
+    /// The current array.
+    fn array(&self) -> &Array<W> {
+        // SAFETY: `current` always points to an array in `shared.owned` (invariant 5), and
+        // `self.shared` keeps it alive for the lifetime of `&self`.
+        unsafe { self.current.as_ref() }
+    }
+
+    /// The next epoch value with the given parity (`true`: odd), strictly greater than every
+    /// value handed out before.
+    fn next_epoch(&mut self, odd: bool) -> u64 {
+        self.epoch_counter += 1;
+        if (self.epoch_counter & 1 == 1) != odd {
+            self.epoch_counter += 1;
+        }
+        self.epoch_counter
+    }
+
+    /// Allocates a fresh array (all EMPTY) with `epoch`, handing its ownership to `shared`.
+    fn allocate(&mut self, capacity: usize, epoch: u64) -> NonNull<Array<W>> {
+        let array = NonNull::from(Box::leak(Box::new(Array::new(capacity, epoch))));
+        self.shared.owned.with_mut(|owned| {
+            // SAFETY: only the unique writer (here, through `&mut self`) and `Drop` touch
+            // `owned`, so this access is exclusive.
+            unsafe { (*owned).push(array) }
+        });
+        array
+    }
+
+    /// Inserts `key` → `record`, or overwrites the record of a key already present.
+    ///
+    /// May rebuild the table into a larger (or same-size, tombstone-free) array first;
+    /// readers keep reading the old array meanwhile and switch to the new one when it is
+    /// complete.
+    pub fn insert(&mut self, key: u64, record: [u64; W]) {
+        if let Some(&slot) = self.index.get(&key) {
+            self.array().slots[slot].publish_occupied(key, &record);
+            return;
+        }
+        let live = self.index.len() + 1;
+        if live + self.tombstones > max_used(self.capacity()) {
+            let mut capacity = self.capacity();
+            while live > capacity / 2 {
+                capacity = capacity
+                    .checked_mul(2)
+                    .expect("table capacity fits in usize: it is bounded by addressable memory");
+            }
+            self.rebuild(capacity);
+        }
+        let array = self.array();
+        let slot = array
+            .first_free(key)
+            .expect("a free slot exists: live + tombstones stays below 3/4 of the capacity");
+        let was_tombstone = array.slots[slot].state() == TOMBSTONE;
+        array.slots[slot].publish_occupied(key, &record);
+        if was_tombstone {
+            self.tombstones -= 1;
+        }
+        self.index.insert(key, slot);
+        self.shared.len.store(self.index.len(), Ordering::Relaxed);
+    }
+
+    /// Removes `key`; returns whether it was present.
+    ///
+    /// The slot becomes a TOMBSTONE, or EMPTY (with any tombstones just before it) when the
+    /// next slot is EMPTY, so tombstones do not pile up at the end of chains.
+    pub fn remove(&mut self, key: u64) -> bool {
+        let Some(slot) = self.index.remove(&key) else {
+            return false;
+        };
+        let array = self.array();
+        let mask = array.mask();
+        let mut cleared = 0;
+        if array.slots[(slot + 1) & mask].state() == EMPTY {
+            // No chain to a live key passes through `slot` (invariant 2): it can be EMPTY,
+            // and so can every TOMBSTONE right before it, walking backwards. The walk stops
+            // at the latest at the EMPTY slot after `slot`.
+            array.slots[slot].publish_state(EMPTY);
+            let mut i = slot.wrapping_sub(1) & mask;
+            while array.slots[i].state() == TOMBSTONE {
+                array.slots[i].publish_state(EMPTY);
+                cleared += 1;
+                i = i.wrapping_sub(1) & mask;
+            }
+        } else {
+            array.slots[slot].publish_state(TOMBSTONE);
+            self.tombstones += 1;
+        }
+        self.tombstones -= cleared;
+        self.shared.len.store(self.index.len(), Ordering::Relaxed);
+        true
+    }
+
+    /// The record of `key`, read from the writer's own state (no seqlock retry needed: no
+    /// other thread writes).
+    pub fn get(&self, key: u64) -> Option<[u64; W]> {
+        let slot = *self.index.get(&key)?;
+        Some(self.array().slots[slot].record())
+    }
+
+    /// Number of live keys.
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Whether the table holds no key.
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    /// Number of slots of the current array (a power of two; it never shrinks).
+    pub fn capacity(&self) -> usize {
+        self.array().capacity()
+    }
+
+    /// A new reader of this table.
+    pub fn reader(&self) -> TableReader<W> {
+        TableReader {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    /// Number of arrays allocated over the table's life (all still owned; see the module's
+    /// memory bound). For tests of that bound.
+    #[doc(hidden)]
+    pub fn allocated_arrays(&self) -> usize {
+        self.shared.owned.with(|owned| {
+            // SAFETY: only the unique writer (here, through `&self`, so it is not mutating)
+            // and `Drop` touch `owned`.
+            unsafe { (*owned).len() }
+        })
+    }
+
+    /// Moves every live key into an array of `capacity` slots with no tombstones, then makes
+    /// it current and retires the old array (invariant 4).
+    fn rebuild(&mut self, capacity: usize) {
+        let fill_epoch = self.next_epoch(true);
+        let spare = self
+            .spares
+            .iter()
+            .position(|a| {
+                // SAFETY: spares are arrays in `shared.owned`, alive as long as `shared`.
+                unsafe { a.as_ref() }.capacity() == capacity
+            })
+            .map(|i| self.spares.swap_remove(i));
+        let target_ptr = match spare {
+            Some(target) => {
+                // SAFETY: as above.
+                let target = unsafe { target.as_ref() };
+                // Array-level seqlock, writer half: odd epoch, then the fence, then the slot
+                // writes. A reader stalled in this array since it was last current sees a
+                // changed epoch after reading any of the slot writes below.
+                target.epoch.store(fill_epoch, Ordering::Relaxed);
+                fence(Ordering::Release);
+                for slot in target.slots.iter() {
+                    if slot.state() != EMPTY {
+                        slot.publish_state(EMPTY);
+                    }
+                }
+                NonNull::from(target)
+            }
+            // Never published yet: no reader can be inside, and the pointer store below
+            // (`Release`) publishes every slot write.
+            None => self.allocate(capacity, fill_epoch),
+        };
+        // SAFETY: `target_ptr` is in `shared.owned` (allocated or spare), alive as long as
+        // `shared`; `old` is the current array, likewise.
+        let (target, old) = unsafe { (target_ptr.as_ref(), self.current.as_ref()) };
+        for (key, slot) in self.index.iter_mut() {
+            let record = old.slots[*slot].record();
+            let new_slot = target
+                .first_free(*key)
+                .expect("a free slot exists: the target holds at most half its capacity");
+            target.slots[new_slot].publish_occupied(*key, &record);
+            *slot = new_slot;
+        }
+        let publish_epoch = self.next_epoch(false);
+        let retire_epoch = self.next_epoch(true);
+        target.epoch.store(publish_epoch, Ordering::Release);
+        self.shared
+            .current
+            .store(target_ptr.as_ptr(), Ordering::Release);
+        // Readers still probing `old` see the odd epoch and restart from `current`.
+        old.epoch.store(retire_epoch, Ordering::Release);
+        self.spares.push(self.current);
+        self.current = target_ptr;
+        self.tombstones = 0;
+    }
+}
+
+/// The reading half of a snapshot table: `Clone`, `Send + Sync`, used from any thread.
+///
+/// A reader holds the table's shared part alive, so every array it may be probing stays
+/// allocated (arrays are freed only when the writer and every reader are gone).
+///
+/// # Guarantees
+///
+/// - [`get`](Self::get) never locks, never allocates and never returns a torn record: each
+///   slot is read under its seqlock, and the whole probe under the array's epoch, so a
+///   result counts only if its array stayed current for the whole probe.
+/// - Linearizable lookups: a returned record was the key's record at some instant during
+///   the call, and `None` means the key was absent at some instant during the call. In
+///   particular a removal that happens-before the call (e.g. the caller learned of it
+///   through a channel or ticket) is never undone: the removed record is not returned.
+#[derive(Clone)]
+pub struct TableReader<const W: usize> {
+    shared: Arc<Shared<W>>,
+}
+
+impl<const W: usize> fmt::Debug for TableReader<W> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TableReader")
+            .field("len", &self.len())
+            .finish()
+    }
+}
+
+impl<const W: usize> TableReader<W> {
+    /// The current array and its (even) epoch.
+    fn pin(&self) -> (&Array<W>, u64) {
+        loop {
+            let ptr = self.shared.current.load(Ordering::Acquire);
+            // SAFETY: `current` always points to an array in `shared.owned` (it is set to a
+            // non-null array before the first reader exists), and arrays are freed only when
+            // `shared` drops, which `self.shared` prevents for the lifetime of `&self`.
+            let array = unsafe { &*ptr };
+            let epoch = array.epoch.load(Ordering::Acquire);
+            if epoch & 1 == 0 {
+                return (array, epoch);
+            }
+            // A retired array (we loaded `current` just before it moved on): reload.
+            spin_loop();
+        }
+    }
+
+    /// Whether `array` kept `epoch` through everything read since [`pin`](Self::pin):
+    /// the reader half of the array-level seqlock.
+    fn still_current(array: &Array<W>, epoch: u64) -> bool {
+        fence(Ordering::Acquire);
+        array.epoch.load(Ordering::Relaxed) == epoch
+    }
+
+    /// The record of `key`, if present.
+    ///
+    /// Never locks and never allocates; retries only when the writer raced it (a slot write
+    /// or a rebuild), so it can only be delayed by a writer that is making progress.
+    pub fn get(&self, key: u64) -> Option<[u64; W]> {
+        loop {
+            let (array, epoch) = self.pin();
+            let found = array.probe(key);
+            if Self::still_current(array, epoch) {
+                return found;
+            }
+        }
+    }
+
+    /// Clears `out` and fills it with every live record, sorted by key.
+    ///
+    /// Each record is consistent (read under its slot's seqlock) and each key appears once.
+    /// The scan restarts if the table was rebuilt while it ran. It is not a snapshot of one
+    /// instant: a record written during the scan may or may not be included, and a key
+    /// removed and re-inserted during the scan is reported once, with one of the records it
+    /// held during the scan. `out` grows as needed (this is the one reader call that may
+    /// allocate); reuse it across calls to avoid that.
+    pub fn scan_into(&self, out: &mut Vec<(u64, [u64; W])>) {
+        loop {
+            out.clear();
+            let (array, epoch) = self.pin();
+            out.extend(array.slots.iter().filter_map(Slot::read_occupied));
+            if Self::still_current(array, epoch) {
+                break;
+            }
+        }
+        // Within one array a key can sit in two slots read at different times (removed from
+        // one and re-inserted into another during the scan): keep one.
+        out.sort_unstable_by_key(|(key, _)| *key);
+        out.dedup_by_key(|(key, _)| *key);
+    }
+
+    /// Number of live keys as last published by the writer.
+    ///
+    /// Read `Relaxed`: a count, not a synchronisation point. It may lag behind the records
+    /// a concurrent [`get`](Self::get) observes.
+    pub fn len(&self) -> usize {
+        self.shared.len.load(Ordering::Relaxed)
+    }
+
+    /// Whether the last published count is zero (see [`len`](Self::len)).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
