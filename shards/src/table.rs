@@ -149,12 +149,8 @@ impl<const W: usize> Slot<W> {
     fn read_occupied(&self) -> Option<(u64, [u64; W])> {
         loop {
             let view = try_read_with(&self.seq, || {
-                (self.state.load(Ordering::Relaxed) == OCCUPIED).then(|| {
-                    (
-                        self.key.load(Ordering::Relaxed),
-                        load_words(&self.record),
-                    )
-                })
+                (self.state.load(Ordering::Relaxed) == OCCUPIED)
+                    .then(|| (self.key.load(Ordering::Relaxed), load_words(&self.record)))
             });
             if let Some(view) = view {
                 return view;
@@ -648,5 +644,291 @@ impl<const W: usize> TableReader<W> {
     /// Whether the last published count is zero (see [`len`](Self::len)).
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+#[cfg(all(test, not(mabeam_loom)))]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicBool;
+
+    /// Keys whose home slot is 0 in every array of at most `1 << bits` slots.
+    fn colliding_keys(n: usize, bits: u32) -> Vec<u64> {
+        let mask = (1u64 << bits) - 1;
+        (0u64..).filter(|k| mix(*k) & mask == 0).take(n).collect()
+    }
+
+    /// A record that names its key and a version, and checks itself.
+    fn record(key: u64, version: u64) -> [u64; 3] {
+        [key, version, key ^ version.rotate_left(17) ^ 0x5eed]
+    }
+
+    fn assert_consistent(key: u64, r: [u64; 3]) {
+        assert_eq!(r[0], key, "record of another key returned for {key}: {r:?}");
+        assert_eq!(r, record(key, r[1]), "torn record for {key}: {r:?}");
+    }
+
+    fn slot_state<const W: usize>(w: &TableWriter<W>, slot: usize) -> u64 {
+        w.array().slots[slot].state()
+    }
+
+    #[test]
+    fn insert_overwrite_remove_and_get() {
+        let (mut w, r) = snapshot_table::<2>(4);
+        assert!(w.is_empty() && r.is_empty());
+        for key in [0, 1, u64::MAX, 42] {
+            w.insert(key, [key, 1]);
+        }
+        assert_eq!((w.len(), r.len()), (4, 4));
+        for key in [0, 1, u64::MAX, 42] {
+            assert_eq!(w.get(key), Some([key, 1]));
+            assert_eq!(r.get(key), Some([key, 1]));
+        }
+        w.insert(0, [0, 2]);
+        assert_eq!(r.get(0), Some([0, 2]), "overwrite is seen");
+        assert_eq!(w.len(), 4, "overwrite does not add a key");
+        assert!(w.remove(0));
+        assert!(!w.remove(0), "second remove reports absence");
+        assert!(!w.remove(7), "never-inserted key");
+        assert_eq!((w.get(0), r.get(0)), (None, None));
+        assert_eq!(r.get(1), Some([1, 1]));
+        assert_eq!((w.len(), r.len()), (3, 3));
+        w.insert(0, [0, 3]);
+        assert_eq!(r.get(0), Some([0, 3]), "re-insert after remove");
+    }
+
+    #[test]
+    fn initial_capacity_is_rounded_to_a_power_of_two_within_bounds() {
+        assert_eq!(snapshot_table::<1>(0).0.capacity(), 2);
+        assert_eq!(snapshot_table::<1>(3).0.capacity(), 4);
+        assert_eq!(snapshot_table::<1>(64).0.capacity(), 64);
+        assert_eq!(max_used(2), 1);
+        assert_eq!(max_used(4), 3);
+        assert_eq!(max_used(1 << 20), 3 << 18);
+    }
+
+    #[test]
+    fn colliding_keys_share_one_chain() {
+        let keys = colliding_keys(48, 10);
+        let (mut w, r) = snapshot_table::<3>(1024);
+        for &k in &keys[..40] {
+            w.insert(k, record(k, 1));
+        }
+        assert_eq!(w.capacity(), 1024, "no rebuild: 40 keys in 1024 slots");
+        for (i, &k) in keys[..40].iter().enumerate() {
+            assert_eq!(w.index[&k], i, "chain from slot 0 is filled in order");
+            assert_eq!(r.get(k), Some(record(k, 1)));
+        }
+        for &k in &keys[40..] {
+            assert_eq!(r.get(k), None, "absent key probes the whole chain");
+        }
+        // Remove every other key in the middle: tombstones keep the chain intact.
+        for &k in keys[..39].iter().step_by(2) {
+            assert!(w.remove(k));
+        }
+        assert_eq!(w.tombstones, 20);
+        for (i, &k) in keys[..40].iter().enumerate() {
+            let expected = (i % 2 == 1 || i == 39).then(|| record(k, 1));
+            assert_eq!(r.get(k), expected, "key #{i}");
+        }
+    }
+
+    #[test]
+    fn new_key_reuses_the_first_tombstone_of_its_chain() {
+        let keys = colliding_keys(4, 10);
+        let (mut w, r) = snapshot_table::<3>(1024);
+        for &k in &keys[..3] {
+            w.insert(k, record(k, 1));
+        }
+        assert!(w.remove(keys[1]));
+        assert_eq!(
+            slot_state(&w, 1),
+            TOMBSTONE,
+            "next slot is occupied: tombstone"
+        );
+        assert_eq!(w.tombstones, 1);
+        w.insert(keys[3], record(keys[3], 1));
+        assert_eq!(w.index[&keys[3]], 1, "the tombstone is reused");
+        assert_eq!(w.tombstones, 0);
+        for &k in [keys[0], keys[2], keys[3]].iter() {
+            assert_eq!(r.get(k), Some(record(k, 1)));
+        }
+        assert_eq!(r.get(keys[1]), None);
+    }
+
+    #[test]
+    fn tombstones_before_an_empty_slot_are_cleaned_up() {
+        let keys = colliding_keys(4, 10);
+        let (mut w, r) = snapshot_table::<3>(1024);
+        for &k in &keys {
+            w.insert(k, record(k, 1));
+        }
+        assert!(w.remove(keys[1]));
+        assert!(w.remove(keys[2]));
+        assert_eq!(w.tombstones, 2);
+        // Slot 4 is EMPTY: removing the last key of the chain clears it and walks back.
+        assert!(w.remove(keys[3]));
+        assert_eq!(w.tombstones, 0);
+        for slot in 1..=4 {
+            assert_eq!(slot_state(&w, slot), EMPTY, "slot {slot}");
+        }
+        assert_eq!(slot_state(&w, 0), OCCUPIED);
+        assert_eq!(r.get(keys[0]), Some(record(keys[0], 1)));
+        for &k in &keys[1..] {
+            assert_eq!(r.get(k), None);
+        }
+        // Wrap-around: a chain that starts in the last slot.
+        let (mut w, r) = snapshot_table::<1>(8);
+        let tail: Vec<u64> = (0u64..).filter(|k| mix(*k) & 7 == 7).take(2).collect();
+        w.insert(tail[0], [1]);
+        w.insert(tail[1], [2]);
+        assert_eq!((w.index[&tail[0]], w.index[&tail[1]]), (7, 0));
+        assert!(w.remove(tail[0]));
+        assert_eq!(w.tombstones, 1, "slot 0 after it is occupied");
+        assert_eq!(r.get(tail[1]), Some([2]), "found through the wrapped chain");
+        assert!(w.remove(tail[1]));
+        assert_eq!(w.tombstones, 0, "clean-up walks back across the wrap");
+        assert_eq!((slot_state(&w, 7), slot_state(&w, 0)), (EMPTY, EMPTY));
+    }
+
+    #[test]
+    fn scan_into_reports_every_live_record_once_sorted() {
+        let (mut w, r) = snapshot_table::<3>(2);
+        for k in 0..500u64 {
+            w.insert(k * 7, record(k * 7, 1));
+        }
+        for k in (0..500u64).filter(|k| k % 3 == 0) {
+            assert!(w.remove(k * 7));
+        }
+        let mut out = vec![(1, [0; 3]); 3];
+        r.scan_into(&mut out);
+        let expected: Vec<_> = (0..500u64)
+            .filter(|k| k % 3 != 0)
+            .map(|k| (k * 7, record(k * 7, 1)))
+            .collect();
+        assert_eq!(out, expected);
+        assert_eq!(r.len(), expected.len());
+    }
+
+    #[test]
+    fn readers_outlive_the_writer() {
+        let (mut w, r) = snapshot_table::<1>(2);
+        for k in 0..100 {
+            w.insert(k, [k + 1]);
+        }
+        let r2 = w.reader();
+        drop(w);
+        assert_eq!(r.get(5), Some([6]));
+        assert_eq!(r2.len(), 100);
+        drop(r);
+        assert_eq!(r2.get(99), Some([100]));
+    }
+
+    #[test]
+    fn churn_keeps_the_number_of_arrays_small() {
+        let (mut w, r) = snapshot_table::<1>(2);
+        for i in 0..100_000u64 {
+            w.insert(i, [i]);
+            if i >= 100 {
+                assert!(w.remove(i - 100));
+            }
+        }
+        assert_eq!(w.len(), 100);
+        assert_eq!(r.get(99_999), Some([99_999]));
+        assert_eq!(r.get(99_899), None);
+        let capacity = w.capacity();
+        assert!(
+            capacity <= 256,
+            "100 live keys need at most 256 slots, got {capacity}"
+        );
+        // At most two arrays per size 2, 4, …, capacity.
+        let sizes = capacity.trailing_zeros() as usize;
+        assert!(
+            w.allocated_arrays() <= 2 * sizes,
+            "{} arrays for {sizes} sizes",
+            w.allocated_arrays()
+        );
+        // Many rebuilds happened, so retired arrays were reused, not leaked.
+        assert!(w.epoch_counter > 3 * 100, "only {} epochs", w.epoch_counter);
+    }
+
+    /// The writer grows the table from 2 slots to thousands, churns and overwrites, while a
+    /// reader checks every record it gets and that keys that are always present are found.
+    #[test]
+    fn concurrent_reader_during_growth_and_churn() {
+        const STABLE: u64 = 8;
+        const ROUNDS: u64 = 20_000;
+        let (mut w, r) = snapshot_table::<3>(2);
+        for k in 0..STABLE {
+            w.insert(k, record(k, 0));
+        }
+        // Keys below `removed_below` (among the churn keys) were removed and never come back;
+        // the writer publishes it with `Release` after the removal.
+        let removed_below = Arc::new(AtomicU64::new(STABLE));
+        let done = Arc::new(AtomicBool::new(false));
+        let started = Arc::new(AtomicBool::new(false));
+        let reader = {
+            let (removed_below, done) = (Arc::clone(&removed_below), Arc::clone(&done));
+            let started = Arc::clone(&started);
+            std::thread::spawn(move || {
+                started.store(true, Ordering::Release);
+                let mut passes = 0u64;
+                let mut scan = Vec::new();
+                loop {
+                    let finished = done.load(Ordering::Acquire);
+                    for k in 0..STABLE {
+                        let rec = r.get(k).unwrap_or_else(|| panic!("stable key {k} missing"));
+                        assert_consistent(k, rec);
+                    }
+                    let gone = removed_below.load(Ordering::Acquire);
+                    for k in [gone.saturating_sub(1), gone.saturating_sub(7)] {
+                        if k >= STABLE {
+                            assert_eq!(r.get(k), None, "key {k} returned after its removal");
+                        }
+                    }
+                    for k in gone..gone + 16 {
+                        if let Some(rec) = r.get(k) {
+                            assert_consistent(k, rec);
+                        }
+                    }
+                    if passes & 63 == 0 {
+                        r.scan_into(&mut scan);
+                        assert!(scan.windows(2).all(|p| p[0].0 < p[1].0), "duplicate key");
+                        for (k, rec) in &scan {
+                            assert_consistent(*k, *rec);
+                        }
+                        assert!(scan.iter().filter(|(k, _)| *k < STABLE).count() == 8);
+                    }
+                    passes += 1;
+                    if finished {
+                        return passes;
+                    }
+                }
+            })
+        };
+        // Start writing only once the reader runs, so the two overlap.
+        while !started.load(Ordering::Acquire) {
+            std::hint::spin_loop();
+        }
+        assert_eq!(
+            w.capacity(),
+            16,
+            "8 stable keys, before the growth under test"
+        );
+        for round in 0..ROUNDS {
+            let k = STABLE + round;
+            w.insert(k, record(k, round));
+            w.insert(round % STABLE, record(round % STABLE, round));
+            // Keep a window of 2000 live churn keys, then slide it.
+            if round >= 2_000 {
+                let old = k - 2_000;
+                assert!(w.remove(old));
+                removed_below.store(old + 1, Ordering::Release);
+            }
+        }
+        done.store(true, Ordering::Release);
+        let passes = reader.join().expect("reader thread panicked");
+        assert!(passes > 0);
+        assert!(w.capacity() >= 4096, "grew to {}", w.capacity());
     }
 }
