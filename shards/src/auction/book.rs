@@ -1,0 +1,421 @@
+//! All the auctions of one shard ([`AuctionBook`]).
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+
+use hashbrown::HashMap;
+
+use super::{
+    Amount, Auction, AuctionError, AuctionId, AuctionSpec, AuctionState, AuctionStatus, Bid,
+    BidReceipt, KindTag, Outcome,
+};
+
+/// Bounds of an [`AuctionBook`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct BookLimits {
+    /// Most open auctions; a create beyond is refused with
+    /// [`AuctionError::TooManyAuctions`]. 0 refuses every create.
+    pub max_open: usize,
+    /// Most ended auctions kept for status reads; when an auction ends beyond this, the
+    /// oldest ended one is evicted at once. 0 evicts every auction as it ends.
+    pub max_retained: usize,
+    /// How long an ended auction is kept, from its end; [`AuctionBook::advance`] evicts
+    /// older ones.
+    pub retention_nanos: u64,
+}
+
+impl Default for BookLimits {
+    /// 65 536 open auctions, 4 096 retained ended ones, kept for 60 s.
+    fn default() -> Self {
+        BookLimits {
+            max_open: 1 << 16,
+            max_retained: 4096,
+            retention_nanos: 60_000_000_000,
+        }
+    }
+}
+
+/// Something that happened in a book, in the order it happened, for the engine to
+/// publish (snapshot records and the `auction.*` events).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuctionEvent {
+    /// An auction was created (its status at creation).
+    Created(AuctionStatus),
+    /// A bid was accepted.
+    Bid {
+        /// The auction.
+        id: AuctionId,
+        /// The bidder.
+        bidder: u64,
+        /// The amount, `None` for sealed kinds (hidden until close).
+        amount: Option<Amount>,
+    },
+    /// An auction ended with an outcome: closed, closed by a bid, or at its deadline
+    /// (with a winner, or expired without one: see [`Outcome::cause`]).
+    Closed {
+        /// The auction.
+        id: AuctionId,
+        /// How it ended.
+        outcome: Outcome,
+    },
+    /// An auction was cancelled.
+    Cancelled {
+        /// The auction.
+        id: AuctionId,
+    },
+    /// An ended auction was dropped by retention; its id is unknown from now on (the
+    /// engine removes its snapshot record).
+    Evicted {
+        /// The auction.
+        id: AuctionId,
+    },
+}
+
+/// The auctions one shard owns: a map by id, a deadline heap and a bounded retention of
+/// ended auctions.
+///
+/// Every mutating call takes `now` (non-decreasing) and an `out` vector it appends
+/// [`AuctionEvent`]s to, in order — also when it returns an error, since a call first
+/// applies a due deadline (a bid after the deadline pushes the `Closed` event of the
+/// expiry, then fails with [`AuctionError::NotOpen`]).
+///
+/// Invariants:
+/// - at most `max_open` open auctions and at most `max_retained` ended ones; ended
+///   auctions are evicted oldest-ended first (by count at once, by age in
+///   [`advance`](Self::advance)), so memory is bounded by the limits;
+/// - the deadline heap holds an entry for every open auction with a deadline, plus stale
+///   entries (auctions that ended early) that are skipped when popped; its top is never
+///   stale (so [`next_deadline`](Self::next_deadline) is exact), and it is compacted when
+///   stale entries outnumber live ones, so it stays within `2 * max_open + 64` entries.
+///
+/// ```
+/// use mabeam_shards::auction::{AuctionBook, AuctionEvent, AuctionKind, AuctionSpec, Bid, BookLimits};
+///
+/// let mut book = AuctionBook::new(BookLimits::default());
+/// let mut events = Vec::new();
+/// let spec = AuctionSpec {
+///     kind: AuctionKind::SealedFirstPrice { reserve: 10 },
+///     seller: 1, category: 0, deadline: Some(500), buy_now: None,
+/// };
+/// book.create(7, spec, 0, &mut events)?;
+/// book.bid(7, Bid { bidder: 2, amount: 12, bundle: 0 }, 100, &mut events)?;
+/// assert_eq!(book.next_deadline(), Some(500));
+/// book.advance(500, &mut events);
+/// assert!(matches!(events.last(), Some(AuctionEvent::Closed { id: 7, .. })));
+/// # Ok::<(), mabeam_shards::auction::AuctionError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct AuctionBook {
+    limits: BookLimits,
+    auctions: HashMap<AuctionId, Auction>,
+    deadlines: BinaryHeap<Reverse<(u64, AuctionId)>>,
+    /// Ended auctions still retained, as `(ended_at, id)`, in the order they ended.
+    ended: VecDeque<(u64, AuctionId)>,
+    open: usize,
+}
+
+impl AuctionBook {
+    /// An empty book with these bounds.
+    pub fn new(limits: BookLimits) -> Self {
+        AuctionBook {
+            limits,
+            auctions: HashMap::new(),
+            deadlines: BinaryHeap::new(),
+            ended: VecDeque::new(),
+            open: 0,
+        }
+    }
+
+    /// The bounds of this book.
+    pub fn limits(&self) -> BookLimits {
+        self.limits
+    }
+
+    /// Creates auction `id` at `now`. Refused if the id is present (open or retained),
+    /// the spec is invalid, or `max_open` auctions are open. Pushes `Created`.
+    pub fn create(
+        &mut self,
+        id: AuctionId,
+        spec: AuctionSpec,
+        now: u64,
+        out: &mut Vec<AuctionEvent>,
+    ) -> Result<AuctionStatus, AuctionError> {
+        if self.auctions.contains_key(&id) {
+            return Err(AuctionError::DuplicateId { id });
+        }
+        if self.open >= self.limits.max_open {
+            return Err(AuctionError::TooManyAuctions {
+                limit: self.limits.max_open,
+            });
+        }
+        let auction = Auction::new(id, spec, now)?;
+        let status = auction.status(now);
+        self.insert_open(auction);
+        out.push(AuctionEvent::Created(status));
+        Ok(status)
+    }
+
+    /// Places a bid (see [`Auction::bid`]). Pushes `Bid` and, if the bid ended the
+    /// auction, `Closed` (and `Evicted` if retention drops an auction).
+    pub fn bid(
+        &mut self,
+        id: AuctionId,
+        bid: Bid,
+        now: u64,
+        out: &mut Vec<AuctionEvent>,
+    ) -> Result<BidReceipt, AuctionError> {
+        let auction = self
+            .auctions
+            .get_mut(&id)
+            .ok_or(AuctionError::NotFound { id })?;
+        let was_open = auction.state() == AuctionState::Open;
+        let sealed = auction.spec().kind.tag().is_sealed();
+        let result = auction.bid(bid, now);
+        if result.is_ok() {
+            out.push(AuctionEvent::Bid {
+                id,
+                bidder: bid.bidder,
+                amount: (!sealed).then_some(bid.amount),
+            });
+        }
+        self.after_call(id, was_open, out);
+        result
+    }
+
+    /// Closes an auction (see [`Auction::close`]). Pushes `Closed`.
+    pub fn close(
+        &mut self,
+        id: AuctionId,
+        now: u64,
+        out: &mut Vec<AuctionEvent>,
+    ) -> Result<Outcome, AuctionError> {
+        let auction = self
+            .auctions
+            .get_mut(&id)
+            .ok_or(AuctionError::NotFound { id })?;
+        let was_open = auction.state() == AuctionState::Open;
+        let result = auction.close(now);
+        self.after_call(id, was_open, out);
+        result
+    }
+
+    /// Cancels an auction (see [`Auction::cancel`]). Pushes `Cancelled`.
+    pub fn cancel(
+        &mut self,
+        id: AuctionId,
+        now: u64,
+        out: &mut Vec<AuctionEvent>,
+    ) -> Result<(), AuctionError> {
+        let auction = self
+            .auctions
+            .get_mut(&id)
+            .ok_or(AuctionError::NotFound { id })?;
+        let was_open = auction.state() == AuctionState::Open;
+        let result = auction.cancel(now);
+        self.after_call(id, was_open, out);
+        result
+    }
+
+    /// Applies every deadline `<= now` (in deadline order, pushing `Closed`), then evicts
+    /// ended auctions older than `retention_nanos` (pushing `Evicted`).
+    pub fn advance(&mut self, now: u64, out: &mut Vec<AuctionEvent>) {
+        while let Some(&Reverse((deadline, id))) = self.deadlines.peek() {
+            if deadline > now {
+                break;
+            }
+            self.deadlines.pop();
+            if let Some(auction) = self.auctions.get_mut(&id) {
+                if auction.next_deadline() == Some(deadline) {
+                    auction.expire_if_due(now);
+                    self.after_call(id, true, out);
+                }
+            }
+        }
+        while let Some(&(ended_at, id)) = self.ended.front() {
+            if ended_at.saturating_add(self.limits.retention_nanos) > now {
+                break;
+            }
+            self.ended.pop_front();
+            self.evict(id, out);
+        }
+        self.prune_deadline_top();
+    }
+
+    /// The public view of an auction at `now` ([`AuctionError::NotFound`] if unknown or
+    /// evicted). Does not apply a due deadline: [`advance`](Self::advance) does.
+    pub fn status(&self, id: AuctionId, now: u64) -> Result<AuctionStatus, AuctionError> {
+        self.auctions
+            .get(&id)
+            .map(|a| a.status(now))
+            .ok_or(AuctionError::NotFound { id })
+    }
+
+    /// The auction itself, if present.
+    pub fn get(&self, id: AuctionId) -> Option<&Auction> {
+        self.auctions.get(&id)
+    }
+
+    /// Every auction present (open and retained), in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &Auction> + '_ {
+        self.auctions.values()
+    }
+
+    /// Statuses of the open auctions at `now`, optionally of one kind or category, in no
+    /// particular order (the `list_active` of the engine).
+    pub fn list_open(
+        &self,
+        now: u64,
+        kind: Option<KindTag>,
+        category: Option<u32>,
+    ) -> impl Iterator<Item = AuctionStatus> + '_ {
+        self.auctions
+            .values()
+            .filter(move |a| {
+                a.state() == AuctionState::Open
+                    && kind.map_or(true, |k| a.spec().kind.tag() == k)
+                    && category.map_or(true, |c| a.spec().category == c)
+            })
+            .map(move |a| a.status(now))
+    }
+
+    /// The earliest deadline of an open auction (exact: the heap's top is never stale).
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.deadlines
+            .peek()
+            .map(|Reverse((deadline, _))| *deadline)
+    }
+
+    /// Number of auctions present (open and retained).
+    pub fn len(&self) -> usize {
+        self.auctions.len()
+    }
+
+    /// True if no auction is present.
+    pub fn is_empty(&self) -> bool {
+        self.auctions.is_empty()
+    }
+
+    /// Number of open auctions.
+    pub fn open_count(&self) -> usize {
+        self.open
+    }
+
+    /// Number of ended auctions retained.
+    pub fn retained_count(&self) -> usize {
+        self.ended.len()
+    }
+
+    /// Number of entries in the deadline heap, stale ones included (for resource gauges).
+    pub fn deadline_entries(&self) -> usize {
+        self.deadlines.len()
+    }
+
+    /// Puts an auction built elsewhere into the book (restoring an export, moving
+    /// auctions between shards), open or ended, under the same bounds as
+    /// [`create`](Self::create). An ended auction joins the retention queue at its end
+    /// (adopt ended auctions in the order they ended so that age eviction stays oldest
+    /// first) and may evict an older one (pushing `Evicted`).
+    pub fn adopt(
+        &mut self,
+        auction: Auction,
+        out: &mut Vec<AuctionEvent>,
+    ) -> Result<(), AuctionError> {
+        let id = auction.id();
+        if self.auctions.contains_key(&id) {
+            return Err(AuctionError::DuplicateId { id });
+        }
+        match auction.ended_at() {
+            None => {
+                if self.open >= self.limits.max_open {
+                    return Err(AuctionError::TooManyAuctions {
+                        limit: self.limits.max_open,
+                    });
+                }
+                self.insert_open(auction);
+            }
+            Some(ended_at) => {
+                self.auctions.insert(id, auction);
+                self.ended.push_back((ended_at, id));
+                self.evict_by_count(out);
+            }
+        }
+        Ok(())
+    }
+
+    fn insert_open(&mut self, auction: Auction) {
+        let id = auction.id();
+        if let Some(deadline) = auction.next_deadline() {
+            self.deadlines.push(Reverse((deadline, id)));
+        }
+        self.auctions.insert(id, auction);
+        self.open += 1;
+        self.compact_deadlines();
+    }
+
+    /// After a call on `id`: if it ended the auction, push its event, retire it and keep
+    /// the bounds.
+    fn after_call(&mut self, id: AuctionId, was_open: bool, out: &mut Vec<AuctionEvent>) {
+        let Some(auction) = self.auctions.get(&id) else {
+            return;
+        };
+        if !was_open || auction.state() == AuctionState::Open {
+            return;
+        }
+        let ended_at = auction.ended_at().unwrap_or(0);
+        out.push(match auction.outcome() {
+            Some(outcome) => AuctionEvent::Closed {
+                id,
+                outcome: outcome.clone(),
+            },
+            None => AuctionEvent::Cancelled { id },
+        });
+        self.open -= 1;
+        self.ended.push_back((ended_at, id));
+        self.evict_by_count(out);
+        self.prune_deadline_top();
+        self.compact_deadlines();
+    }
+
+    fn evict_by_count(&mut self, out: &mut Vec<AuctionEvent>) {
+        while self.ended.len() > self.limits.max_retained {
+            if let Some((_, id)) = self.ended.pop_front() {
+                self.evict(id, out);
+            }
+        }
+    }
+
+    fn evict(&mut self, id: AuctionId, out: &mut Vec<AuctionEvent>) {
+        if self.auctions.remove(&id).is_some() {
+            out.push(AuctionEvent::Evicted { id });
+        }
+    }
+
+    fn is_live(&self, deadline: u64, id: AuctionId) -> bool {
+        self.auctions
+            .get(&id)
+            .is_some_and(|a| a.next_deadline() == Some(deadline))
+    }
+
+    /// Pops stale entries off the top of the deadline heap.
+    fn prune_deadline_top(&mut self) {
+        while let Some(&Reverse((deadline, id))) = self.deadlines.peek() {
+            if self.is_live(deadline, id) {
+                break;
+            }
+            self.deadlines.pop();
+        }
+    }
+
+    /// Rebuilds the heap without stale entries once they outnumber the open auctions
+    /// (amortised O(1) per entry).
+    fn compact_deadlines(&mut self) {
+        if self.deadlines.len() > 2 * self.open + 64 {
+            let auctions = &self.auctions;
+            self.deadlines.retain(|Reverse((deadline, id))| {
+                auctions
+                    .get(id)
+                    .is_some_and(|a| a.next_deadline() == Some(*deadline))
+            });
+        }
+    }
+}
