@@ -5,11 +5,29 @@
 //! - the lock-free primitives the engine publishes and hands results through
 //!   ([`seqlock`], [`table`], [`oneshot`], [`barrier`]), written against the [`sync`] shim
 //!   so that `loom-tests/` model-checks the very same code under `--cfg mabeam_loom`;
-//! - the per-shard state machines (registry, agents, auctions, market data, coordination
-//!   sessions, topic patterns), plain deterministic code that takes time as an argument.
+//! - the per-shard state machines ([`registry`], [`agents`], [`auction`], [`market`],
+//!   [`pricing`], [`coordination`], [`topic`], [`history`]), plain deterministic code that
+//!   takes time as an argument.
 //!
 //! Nothing here spawns a thread, reads a clock or sleeps, so every rule is tested
 //! deterministically.
 #![warn(missing_docs)]
 
 pub mod sync;
+
+pub mod error;
+pub use error::Error;
+
+pub mod barrier;
+pub mod oneshot;
+pub mod seqlock;
+pub mod table;
+
+pub mod agents;
+pub mod auction;
+pub mod coordination;
+pub mod history;
+pub mod market;
+pub mod pricing;
+pub mod registry;
+pub mod topic;

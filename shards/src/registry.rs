@@ -1,0 +1,555 @@
+//! One shard's part of the agent registry: names → handle + metadata, published as
+//! fixed-size records in a [`SnapshotTable`](crate::table) for lock-free lookups.
+//!
+//! The engine routes each name to one shard by a stable hash; this state machine is what
+//! that shard does with it. It is plain deterministic code: no threads, no clock.
+//!
+//! # Record layout
+//!
+//! A registry entry is published as [`RECORD_WORDS`] `u64` words, keyed by
+//! [`name_key`]`(name)`:
+//!
+//! | words | content |
+//! |---|---|
+//! | 0 | name length in bytes |
+//! | 1..=8 | name bytes, little-endian, zero padded ([`MAX_NAME_LEN`] = 64) |
+//! | 9 | handle |
+//! | 10 | health (bits 0..8), node (bits 32..64) |
+//! | 11 | load |
+//! | 12..16 | capability bitset ([`MAX_CAPABILITIES`] = 256 interned capabilities) |
+//!
+//! Readers compare the stored name with the one they look up, so a 64-bit key collision
+//! can never return another name's entry; a writer refuses to register a name whose key
+//! is already used by a different name ([`RegistryError::KeyCollision`]).
+
+use std::fmt;
+
+use hashbrown::HashMap;
+
+use crate::table::{snapshot_table, TableReader, TableWriter};
+
+/// Longest registry name, in bytes of UTF-8.
+pub const MAX_NAME_LEN: usize = 64;
+/// Number of distinct capability names an engine can intern (the bitset width).
+pub const MAX_CAPABILITIES: usize = 256;
+/// Words in a published registry record.
+pub const RECORD_WORDS: usize = 16;
+
+const NAME_WORDS: usize = MAX_NAME_LEN / 8;
+const CAP_WORDS: usize = MAX_CAPABILITIES / 64;
+
+/// Why a registry call was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegistryError {
+    /// The name is empty or longer than [`MAX_NAME_LEN`] bytes.
+    InvalidName {
+        /// Length of the refused name in bytes.
+        len: usize,
+    },
+    /// Another lease holds this name.
+    AlreadyRegistered,
+    /// No entry has this name.
+    NotFound,
+    /// The entry exists but belongs to another lease.
+    NotLeaseHolder,
+    /// The shard holds its maximum number of entries.
+    Full {
+        /// The per-shard bound that was hit.
+        capacity: usize,
+    },
+    /// More than [`MAX_CAPABILITIES`] distinct capability names were used engine-wide.
+    TooManyCapabilities,
+    /// A capability name is empty or longer than [`MAX_NAME_LEN`] bytes.
+    InvalidCapability,
+    /// The name's 64-bit key equals the key of a different registered name
+    /// (probability about n²/2⁶⁵ for n names).
+    KeyCollision,
+    /// The engine could not carry out the call.
+    Engine(crate::Error),
+}
+
+impl fmt::Display for RegistryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::InvalidName { len } => write!(
+                f,
+                "invalid name: {len} bytes, names must be 1 to {MAX_NAME_LEN} bytes of UTF-8"
+            ),
+            Self::AlreadyRegistered => f.write_str("name already registered"),
+            Self::NotFound => f.write_str("no entry with this name"),
+            Self::NotLeaseHolder => f.write_str("entry belongs to another lease"),
+            Self::Full { capacity } => {
+                write!(f, "registry shard full ({capacity} entries)")
+            }
+            Self::TooManyCapabilities => write!(
+                f,
+                "more than {MAX_CAPABILITIES} distinct capability names in this engine"
+            ),
+            Self::InvalidCapability => write!(
+                f,
+                "invalid capability: names must be 1 to {MAX_NAME_LEN} bytes of UTF-8"
+            ),
+            Self::KeyCollision => f.write_str("name's 64-bit key collides with another name"),
+            Self::Engine(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for RegistryError {}
+
+impl From<crate::Error> for RegistryError {
+    fn from(e: crate::Error) -> Self {
+        Self::Engine(e)
+    }
+}
+
+/// A validated registry name: 1 to [`MAX_NAME_LEN`] bytes of UTF-8, stored inline.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Name {
+    len: u8,
+    bytes: [u8; MAX_NAME_LEN],
+}
+
+impl Name {
+    /// Validates `name`.
+    ///
+    /// ```
+    /// use mabeam_shards::registry::{Name, RegistryError};
+    /// assert_eq!(Name::new("worker-1").unwrap().as_str(), "worker-1");
+    /// assert_eq!(Name::new(""), Err(RegistryError::InvalidName { len: 0 }));
+    /// ```
+    pub fn new(name: &str) -> Result<Self, RegistryError> {
+        let len = name.len();
+        if len == 0 || len > MAX_NAME_LEN {
+            return Err(RegistryError::InvalidName { len });
+        }
+        let mut bytes = [0u8; MAX_NAME_LEN];
+        bytes[..len].copy_from_slice(name.as_bytes());
+        Ok(Self {
+            len: len as u8,
+            bytes,
+        })
+    }
+
+    /// The name as a string slice.
+    pub fn as_str(&self) -> &str {
+        // The bytes were copied from a `&str` in `new` or checked in `from_words`.
+        std::str::from_utf8(&self.bytes[..self.len as usize])
+            .expect("Name holds valid UTF-8: built from &str or validated on decode")
+    }
+
+    /// The stable 64-bit key of this name (see [`name_key`]).
+    pub fn key(&self) -> u64 {
+        name_key(self.as_str())
+    }
+
+    fn to_words(self) -> [u64; 1 + NAME_WORDS] {
+        let mut w = [0u64; 1 + NAME_WORDS];
+        w[0] = u64::from(self.len);
+        for (i, chunk) in self.bytes.chunks_exact(8).enumerate() {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(chunk);
+            w[1 + i] = u64::from_le_bytes(b);
+        }
+        w
+    }
+
+    fn from_words(w: &[u64]) -> Option<Self> {
+        let len = usize::try_from(w[0]).ok()?;
+        if len == 0 || len > MAX_NAME_LEN {
+            return None;
+        }
+        let mut bytes = [0u8; MAX_NAME_LEN];
+        for i in 0..NAME_WORDS {
+            bytes[i * 8..i * 8 + 8].copy_from_slice(&w[1 + i].to_le_bytes());
+        }
+        std::str::from_utf8(&bytes[..len]).ok()?;
+        Some(Self {
+            len: len as u8,
+            bytes,
+        })
+    }
+
+    /// True if the record words hold exactly this name.
+    fn matches_words(&self, w: &[u64]) -> bool {
+        w[..1 + NAME_WORDS] == self.to_words()
+    }
+}
+
+impl fmt::Debug for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The stable 64-bit key of a name: FNV-1a over its bytes, then a murmur3 finalizer.
+///
+/// Stable across runs and platforms; the engine also routes names to shards with it.
+pub fn name_key(name: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in name.as_bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    mix64(h)
+}
+
+/// The murmur3 64-bit finalizer: a bijective mix whose output bits all depend on every
+/// input bit.
+pub fn mix64(mut x: u64) -> u64 {
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    x ^ (x >> 33)
+}
+
+/// Health of a registered agent, ordered from best to worst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum Health {
+    /// Working normally.
+    #[default]
+    Healthy,
+    /// Working with reduced capacity.
+    Degraded,
+    /// Not working.
+    Unhealthy,
+}
+
+impl Health {
+    /// The numeric code used in records and queries (0, 1, 2).
+    pub fn code(self) -> u64 {
+        self as u64
+    }
+
+    /// The health with this code.
+    pub fn from_code(code: u64) -> Option<Self> {
+        match code {
+            0 => Some(Self::Healthy),
+            1 => Some(Self::Degraded),
+            2 => Some(Self::Unhealthy),
+            _ => None,
+        }
+    }
+}
+
+/// A set of interned capabilities: bit `i` is the capability with id `i`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct CapabilitySet([u64; CAP_WORDS]);
+
+impl CapabilitySet {
+    /// The empty set.
+    pub const EMPTY: Self = Self([0; CAP_WORDS]);
+
+    /// Adds capability `id`; ids at or above [`MAX_CAPABILITIES`] are refused.
+    pub fn insert(&mut self, id: usize) -> Result<(), RegistryError> {
+        if id >= MAX_CAPABILITIES {
+            return Err(RegistryError::TooManyCapabilities);
+        }
+        self.0[id / 64] |= 1 << (id % 64);
+        Ok(())
+    }
+
+    /// True if capability `id` is in the set.
+    pub fn contains(&self, id: usize) -> bool {
+        id < MAX_CAPABILITIES && self.0[id / 64] & (1 << (id % 64)) != 0
+    }
+
+    /// True if every capability of `other` is in `self`.
+    pub fn is_superset(&self, other: &Self) -> bool {
+        self.0.iter().zip(other.0.iter()).all(|(a, b)| a & b == *b)
+    }
+
+    /// The ids in the set, ascending.
+    pub fn ids(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..MAX_CAPABILITIES).filter(move |&i| self.contains(i))
+    }
+
+    /// Number of capabilities in the set.
+    pub fn len(&self) -> usize {
+        self.0.iter().map(|w| w.count_ones() as usize).sum()
+    }
+
+    /// True if the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.iter().all(|&w| w == 0)
+    }
+}
+
+/// An entry's metadata in its fixed-size, published form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Metadata {
+    /// Interned capabilities.
+    pub capabilities: CapabilitySet,
+    /// Health.
+    pub health: Health,
+    /// Load, in units the host chooses (queue length, permille of capacity, …).
+    pub load: u64,
+    /// The node the agent runs on, as a host-chosen number.
+    pub node: u32,
+}
+
+/// A registry entry as readers see it: no heap data, `Copy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Entry {
+    /// The registered name.
+    pub name: Name,
+    /// The host's handle for the agent (a process id, an index, …).
+    pub handle: u64,
+    /// The entry's metadata.
+    pub metadata: Metadata,
+}
+
+impl Entry {
+    /// Encodes the entry as a published record.
+    pub fn to_words(&self) -> [u64; RECORD_WORDS] {
+        let mut w = [0u64; RECORD_WORDS];
+        w[..1 + NAME_WORDS].copy_from_slice(&self.name.to_words());
+        w[9] = self.handle;
+        w[10] = self.metadata.health.code() | (u64::from(self.metadata.node) << 32);
+        w[11] = self.metadata.load;
+        w[12..16].copy_from_slice(&self.metadata.capabilities.0);
+        w
+    }
+
+    /// Decodes a published record; `None` if the words are not a valid entry.
+    pub fn from_words(w: &[u64; RECORD_WORDS]) -> Option<Self> {
+        let name = Name::from_words(w)?;
+        let health = Health::from_code(w[10] & 0xff)?;
+        let mut caps = [0u64; CAP_WORDS];
+        caps.copy_from_slice(&w[12..16]);
+        Some(Self {
+            name,
+            handle: w[9],
+            metadata: Metadata {
+                capabilities: CapabilitySet(caps),
+                health,
+                load: w[11],
+                node: (w[10] >> 32) as u32,
+            },
+        })
+    }
+}
+
+/// Looks `name` up in a published registry table: lock-free, allocation-free.
+pub fn lookup(reader: &TableReader<RECORD_WORDS>, name: &Name) -> Option<Entry> {
+    let words = reader.get(name.key())?;
+    if !name.matches_words(&words) {
+        return None;
+    }
+    Entry::from_words(&words)
+}
+
+struct Held {
+    entry: Entry,
+    lease: u64,
+}
+
+/// One shard's registry: the owning shard's state plus the table it publishes.
+///
+/// Invariants: every entry in `entries` is published in the table under its name's key
+/// with exactly its current contents, and the table holds nothing else; every change is
+/// validated before anything is mutated.
+pub struct RegistryShard {
+    entries: HashMap<u64, Held>,
+    table: TableWriter<RECORD_WORDS>,
+    capacity: usize,
+}
+
+impl RegistryShard {
+    /// An empty registry shard holding at most `capacity` entries.
+    pub fn new(capacity: usize) -> Self {
+        let (table, _) = snapshot_table(capacity.clamp(16, 1024));
+        Self {
+            entries: HashMap::new(),
+            table,
+            capacity,
+        }
+    }
+
+    /// A reader of the published table, for any thread.
+    pub fn reader(&self) -> TableReader<RECORD_WORDS> {
+        self.table.reader()
+    }
+
+    /// Registers `entry` under `lease`.
+    pub fn register(&mut self, entry: Entry, lease: u64) -> Result<(), RegistryError> {
+        let key = entry.name.key();
+        if let Some(held) = self.entries.get(&key) {
+            return Err(if held.entry.name == entry.name {
+                RegistryError::AlreadyRegistered
+            } else {
+                RegistryError::KeyCollision
+            });
+        }
+        if self.entries.len() >= self.capacity {
+            return Err(RegistryError::Full {
+                capacity: self.capacity,
+            });
+        }
+        self.table.insert(key, entry.to_words());
+        self.entries.insert(key, Held { entry, lease });
+        Ok(())
+    }
+
+    fn held_mut(&mut self, name: &Name, lease: u64) -> Result<&mut Held, RegistryError> {
+        match self.entries.get_mut(&name.key()) {
+            Some(held) if held.entry.name == *name => {
+                if held.lease == lease {
+                    Ok(held)
+                } else {
+                    Err(RegistryError::NotLeaseHolder)
+                }
+            }
+            _ => Err(RegistryError::NotFound),
+        }
+    }
+
+    /// Replaces the metadata of `name`, if `lease` holds it.
+    pub fn update_metadata(
+        &mut self,
+        name: &Name,
+        lease: u64,
+        metadata: Metadata,
+    ) -> Result<Entry, RegistryError> {
+        let held = self.held_mut(name, lease)?;
+        held.entry.metadata = metadata;
+        let entry = held.entry;
+        self.table.insert(name.key(), entry.to_words());
+        Ok(entry)
+    }
+
+    /// Removes `name`, if `lease` holds it.
+    pub fn unregister(&mut self, name: &Name, lease: u64) -> Result<Entry, RegistryError> {
+        let entry = self.held_mut(name, lease)?.entry;
+        self.entries.remove(&name.key());
+        self.table.remove(name.key());
+        Ok(entry)
+    }
+
+    /// The entry of `name`, from the owner's state.
+    pub fn get(&self, name: &Name) -> Option<Entry> {
+        self.entries
+            .get(&name.key())
+            .filter(|h| h.entry.name == *name)
+            .map(|h| h.entry)
+    }
+
+    /// Every entry with its lease, for export.
+    pub fn entries(&self) -> impl Iterator<Item = (Entry, u64)> + '_ {
+        self.entries.values().map(|h| (h.entry, h.lease))
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True if the shard holds no entry.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(name: &str, handle: u64) -> Entry {
+        Entry {
+            name: Name::new(name).unwrap(),
+            handle,
+            metadata: Metadata {
+                load: 7,
+                node: 3,
+                health: Health::Degraded,
+                ..Metadata::default()
+            },
+        }
+    }
+
+    #[test]
+    fn names_are_validated() {
+        assert!(Name::new("a").is_ok());
+        assert!(Name::new(&"x".repeat(64)).is_ok());
+        assert_eq!(
+            Name::new(&"x".repeat(65)),
+            Err(RegistryError::InvalidName { len: 65 })
+        );
+        assert_eq!(Name::new(""), Err(RegistryError::InvalidName { len: 0 }));
+        assert_eq!(Name::new("ünïcødé").unwrap().as_str(), "ünïcødé");
+    }
+
+    #[test]
+    fn record_round_trips() {
+        let mut e = entry("agent/ß-42", 99);
+        e.metadata.capabilities.insert(0).unwrap();
+        e.metadata.capabilities.insert(255).unwrap();
+        assert_eq!(Entry::from_words(&e.to_words()), Some(e));
+    }
+
+    #[test]
+    fn register_lookup_update_unregister() {
+        let mut shard = RegistryShard::new(10);
+        let reader = shard.reader();
+        let e = entry("a", 1);
+        shard.register(e, 100).unwrap();
+        assert_eq!(lookup(&reader, &e.name), Some(e));
+        assert_eq!(
+            shard.register(entry("a", 2), 101),
+            Err(RegistryError::AlreadyRegistered)
+        );
+        let meta = Metadata {
+            load: 1,
+            ..Metadata::default()
+        };
+        assert_eq!(
+            shard.update_metadata(&e.name, 101, meta),
+            Err(RegistryError::NotLeaseHolder)
+        );
+        shard.update_metadata(&e.name, 100, meta).unwrap();
+        assert_eq!(lookup(&reader, &e.name).unwrap().metadata, meta);
+        assert_eq!(
+            shard.unregister(&e.name, 101),
+            Err(RegistryError::NotLeaseHolder)
+        );
+        shard.unregister(&e.name, 100).unwrap();
+        assert_eq!(lookup(&reader, &e.name), None);
+        assert_eq!(shard.unregister(&e.name, 100), Err(RegistryError::NotFound));
+    }
+
+    #[test]
+    fn capacity_is_enforced() {
+        let mut shard = RegistryShard::new(2);
+        shard.register(entry("a", 1), 1).unwrap();
+        shard.register(entry("b", 1), 2).unwrap();
+        assert_eq!(
+            shard.register(entry("c", 1), 3),
+            Err(RegistryError::Full { capacity: 2 })
+        );
+        shard.unregister(&Name::new("a").unwrap(), 1).unwrap();
+        shard.register(entry("c", 1), 3).unwrap();
+    }
+
+    #[test]
+    fn capability_sets() {
+        let mut a = CapabilitySet::EMPTY;
+        a.insert(3).unwrap();
+        a.insert(70).unwrap();
+        let mut b = CapabilitySet::EMPTY;
+        b.insert(70).unwrap();
+        assert!(a.is_superset(&b));
+        assert!(!b.is_superset(&a));
+        assert_eq!(a.ids().collect::<Vec<_>>(), vec![3, 70]);
+        assert_eq!(
+            a.insert(MAX_CAPABILITIES),
+            Err(RegistryError::TooManyCapabilities)
+        );
+    }
+}

@@ -1,0 +1,95 @@
+//! Engine configuration.
+
+use std::time::Duration;
+
+use crate::clock::Clock;
+
+/// How the engine is laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Several pinned shards; reads from published snapshots, writes as messages.
+    Sharded,
+    /// The "before" shape, the original GenServer: one shard, and every read and write a
+    /// synchronous round trip through its mailbox. Kept for comparison and as the
+    /// rollback path.
+    Centralized,
+}
+
+/// Everything [`Engine::start`](crate::Engine::start) needs to know.
+///
+/// ```
+/// use mabeam::Config;
+/// let config = Config { shards: 2, pin_threads: false, ..Config::default() };
+/// assert_eq!(config.shard_count(), 2);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Number of shard threads; 0 means one per core that `core_affinity` reports (at
+    /// least one). Ignored in [`Mode::Centralized`], which always has one.
+    pub shards: usize,
+    /// Pin shard `i` to core `i mod cores`. A failure to pin is reported in
+    /// [`StartReport`](crate::StartReport), not fatal.
+    pub pin_threads: bool,
+    /// Sharded or centralized.
+    pub mode: Mode,
+    /// Capacity of each shard's mailbox, in messages (a batch from a
+    /// [`BatchWriter`](crate::BatchWriter) is one message). When it is full, `try_` calls
+    /// return `Busy` at once and blocking calls wait up to `send_timeout`.
+    pub mailbox_capacity: usize,
+    /// How long a blocking send waits for mailbox space before returning `Busy`.
+    pub send_timeout: Duration,
+    /// Most messages a shard drains before it publishes and replies.
+    pub batch_size: usize,
+    /// How long an idle shard spins on its mailbox before it blocks (a wake from a
+    /// blocked `recv` costs several microseconds here).
+    pub idle_spin: Duration,
+    /// How many spin iterations a ticket waiter makes before it parks.
+    pub ticket_spin: u32,
+    /// Most registry entries per shard (`RegistryError::Full` beyond).
+    pub registry_capacity: usize,
+    /// Most agents per shard (`AgentError::Full` beyond).
+    pub agent_capacity: usize,
+    /// The engine's clock.
+    pub clock: Clock,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            shards: 0,
+            pin_threads: true,
+            mode: Mode::Sharded,
+            mailbox_capacity: 4096,
+            send_timeout: Duration::from_secs(1),
+            batch_size: 256,
+            idle_spin: Duration::from_micros(50),
+            ticket_spin: 20_000,
+            registry_capacity: 1 << 20,
+            agent_capacity: 1 << 20,
+            clock: Clock::default(),
+        }
+    }
+}
+
+impl Config {
+    /// The centralized shape: one shard, every call a synchronous round trip.
+    pub fn centralized() -> Self {
+        Self {
+            mode: Mode::Centralized,
+            shards: 1,
+            ..Self::default()
+        }
+    }
+
+    /// The number of shard threads this configuration starts.
+    pub fn shard_count(&self) -> usize {
+        match self.mode {
+            Mode::Centralized => 1,
+            Mode::Sharded if self.shards > 0 => self.shards,
+            Mode::Sharded => core_affinity::get_core_ids()
+                .map(|c| c.len())
+                .unwrap_or(1)
+                .max(1),
+        }
+    }
+}

@@ -1,0 +1,242 @@
+//! A shard thread: owns its part of the state, drains its mailbox in batches, applies,
+//! publishes, then answers.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam::utils::CachePadded;
+use flume::{Receiver, TryRecvError};
+use mabeam_shards::agents::AgentShard;
+use mabeam_shards::registry::RegistryShard;
+
+use crate::clock::Clock;
+use crate::command::{AgentCommand, Command, RegistryCommand};
+use crate::ticket::{DropScope, Reply};
+
+/// Counters a shard updates once per batch and anyone may read (one cache line per
+/// shard, written by its owner only).
+#[derive(Debug, Default)]
+pub(crate) struct ShardStats {
+    pub applied: CachePadded<AtomicU64>,
+    pub panics: AtomicU64,
+    pub batches: AtomicU64,
+}
+
+/// What one shard did, reported by [`Engine::shutdown`](crate::Engine::shutdown).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShardReport {
+    /// Shard index.
+    pub shard: usize,
+    /// Commands applied (each command of a batch counts).
+    pub applied: u64,
+    /// Commands whose handler panicked (each failed its own ticket only).
+    pub panics: u64,
+    /// Batches drained from the mailbox.
+    pub batches: u64,
+}
+
+/// Answers queued during a batch, run after the batch is published.
+pub(crate) struct Ctx {
+    /// Engine time at the start of the batch.
+    pub now: u64,
+    deferred: Vec<Box<dyn FnOnce() + Send>>,
+}
+
+impl Ctx {
+    /// Queues `reply` to be answered with `value` once the batch is published.
+    pub(crate) fn reply<T: Send + 'static>(&mut self, reply: Reply<T>, value: T) {
+        if !reply.is_nobody() {
+            self.deferred.push(Box::new(move || reply.send(Ok(value))));
+        }
+    }
+}
+
+/// The state a shard owns.
+pub(crate) struct Shard {
+    pub index: usize,
+    pub rx: Receiver<Command>,
+    pub clock: Clock,
+    pub stats: Arc<ShardStats>,
+    pub batch_size: usize,
+    pub idle_spin: Duration,
+    pub registry: RegistryShard,
+    pub agents: AgentShard,
+}
+
+impl Shard {
+    /// The shard loop; returns when a `Shutdown` command has been applied and the mailbox
+    /// is empty.
+    pub(crate) fn run(mut self) -> ShardReport {
+        let mut batch: Vec<Command> = Vec::with_capacity(self.batch_size);
+        let mut ctx = Ctx {
+            now: 0,
+            deferred: Vec::with_capacity(self.batch_size),
+        };
+        let mut stopping = false;
+        loop {
+            if batch.is_empty() {
+                match self.next_command(stopping) {
+                    Some(cmd) => batch.push(cmd),
+                    None if stopping => break,
+                    None => {}
+                }
+            }
+            while batch.len() < self.batch_size {
+                match self.rx.try_recv() {
+                    Ok(cmd) => batch.push(cmd),
+                    Err(_) => break,
+                }
+            }
+            ctx.now = self.clock.now();
+            let mut applied = 0u64;
+            for cmd in batch.drain(..) {
+                applied += self.apply_guarded(cmd, &mut ctx, &mut stopping);
+            }
+            self.publish();
+            for answer in ctx.deferred.drain(..) {
+                answer();
+            }
+            self.stats.applied.fetch_add(applied, Ordering::Relaxed);
+            self.stats.batches.fetch_add(1, Ordering::Relaxed);
+        }
+        ShardReport {
+            shard: self.index,
+            applied: self.stats.applied.load(Ordering::Relaxed),
+            panics: self.stats.panics.load(Ordering::Relaxed),
+            batches: self.stats.batches.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Waits for the next command: spins for `idle_spin`, then blocks (up to the next
+    /// timer). When stopping, returns `None` as soon as the mailbox is empty.
+    fn next_command(&mut self, stopping: bool) -> Option<Command> {
+        match self.rx.try_recv() {
+            Ok(cmd) => return Some(cmd),
+            Err(TryRecvError::Disconnected) => return None,
+            Err(TryRecvError::Empty) if stopping => return None,
+            Err(TryRecvError::Empty) => {}
+        }
+        let spin_until = Instant::now() + self.idle_spin;
+        loop {
+            for _ in 0..64 {
+                std::hint::spin_loop();
+            }
+            match self.rx.try_recv() {
+                Ok(cmd) => return Some(cmd),
+                Err(TryRecvError::Disconnected) => return None,
+                Err(TryRecvError::Empty) if Instant::now() < spin_until => {}
+                Err(TryRecvError::Empty) => break,
+            }
+        }
+        match self.next_timer().and_then(|t| self.clock.until(t)) {
+            Some(timeout) => self.rx.recv_timeout(timeout).ok(),
+            None => self.rx.recv().ok(),
+        }
+    }
+
+    /// The earliest engine time at which a timer of this shard is due.
+    fn next_timer(&self) -> Option<u64> {
+        None
+    }
+
+    /// Applies one command, turning a handler panic into an `Internal` error for that
+    /// command alone. Returns the number of commands applied.
+    fn apply_guarded(&mut self, cmd: Command, ctx: &mut Ctx, stopping: &mut bool) -> u64 {
+        match cmd {
+            Command::Batch(cmds) => cmds
+                .into_iter()
+                .map(|c| self.apply_guarded(c, ctx, stopping))
+                .sum(),
+            Command::Shutdown => {
+                *stopping = true;
+                0
+            }
+            cmd => {
+                let scope = DropScope::handler();
+                let result = catch_unwind(AssertUnwindSafe(|| self.apply(cmd, ctx)));
+                drop(scope);
+                if result.is_err() {
+                    self.stats.panics.fetch_add(1, Ordering::Relaxed);
+                }
+                1
+            }
+        }
+    }
+
+    fn apply(&mut self, cmd: Command, ctx: &mut Ctx) {
+        match cmd {
+            Command::Batch(_) | Command::Shutdown => {
+                unreachable!("batches and shutdown are handled by apply_guarded")
+            }
+            Command::Flush(reply) => ctx.reply(reply, ()),
+            Command::Stall { stalled, release } => {
+                let _ = stalled.send(());
+                let _ = release.recv();
+            }
+            Command::Panic(reply) => {
+                let _reply = reply;
+                panic!("fault injection: a handler panics (mabeam::testing)");
+            }
+            Command::Registry(c) => self.apply_registry(c, ctx),
+            Command::Agent(c) => self.apply_agent(c, ctx),
+        }
+    }
+
+    fn apply_registry(&mut self, cmd: RegistryCommand, ctx: &mut Ctx) {
+        match cmd {
+            RegistryCommand::Register {
+                entry,
+                lease,
+                reply,
+            } => {
+                let r = self.registry.register(entry, lease);
+                ctx.reply(reply, r);
+            }
+            RegistryCommand::UpdateMetadata {
+                name,
+                lease,
+                metadata,
+                reply,
+            } => {
+                let r = self.registry.update_metadata(&name, lease, metadata);
+                ctx.reply(reply, r);
+            }
+            RegistryCommand::Unregister { name, lease, reply } => {
+                let r = self.registry.unregister(&name, lease);
+                ctx.reply(reply, r);
+            }
+            RegistryCommand::Lookup { name, reply } => {
+                let r = self.registry.get(&name);
+                ctx.reply(reply, r);
+            }
+            RegistryCommand::Scan { reply } => {
+                let r = self.registry.entries().map(|(e, _)| e).collect();
+                ctx.reply(reply, r);
+            }
+        }
+    }
+
+    fn apply_agent(&mut self, cmd: AgentCommand, ctx: &mut Ctx) {
+        match cmd {
+            AgentCommand::Update { id, state, reply } => {
+                let r = self.agents.update(id, state, ctx.now);
+                ctx.reply(reply, r);
+            }
+            AgentCommand::Remove { id, reply } => {
+                let r = self.agents.remove(id);
+                ctx.reply(reply, r);
+            }
+            AgentCommand::Get { id, reply } => {
+                let r = self.agents.get(id);
+                ctx.reply(reply, r);
+            }
+        }
+    }
+
+    /// Publishes what the batch changed that is published per batch.
+    fn publish(&mut self) {
+        self.agents.publish();
+    }
+}

@@ -1,0 +1,213 @@
+//! Results of commands: [`Ticket`]s the caller waits on, or messages into a channel the
+//! caller owns.
+//!
+//! A shard answers a command through a [`Reply`]. A reply that is dropped unanswered
+//! still resolves its ticket: with [`Error::Internal`] when the drop happens inside a
+//! shard handler (the handler panicked), with [`Error::Busy`] when its send was refused
+//! by a full mailbox, with [`Error::ShutDown`] anywhere else (the command was still
+//! queued when the engine shut down). So no ticket ever waits forever.
+
+use std::cell::Cell;
+use std::time::Duration;
+
+use mabeam_shards::oneshot::{self, Canceled, Completer, WaitError, Waiter};
+
+use crate::Error;
+
+/// The pending result of a command sent to a shard.
+///
+/// Wait for it ([`wait`](Self::wait), [`wait_timeout`](Self::wait_timeout)) or poll it
+/// ([`try_take`](Self::try_take)). The waiter spins briefly (`Config::ticket_spin`)
+/// before it parks, because a park/unpark wake costs several microseconds on a small
+/// machine while a shard usually answers in about one. Dropping a ticket does not cancel
+/// its command.
+#[must_use = "a ticket holds the command's result; drop it explicitly to ignore it"]
+pub struct Ticket<T> {
+    waiter: Option<Waiter<Result<T, Error>>>,
+    spin: u32,
+}
+
+impl<T> std::fmt::Debug for Ticket<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ticket")
+            .field("ready", &self.is_ready())
+            .finish()
+    }
+}
+
+fn canceled<T>(_: Canceled) -> Result<T, Error> {
+    // `Reply`'s Drop always completes, so a bare cancel means the completer was
+    // dropped without running `Reply::drop` (only possible during engine teardown).
+    Err(Error::ShutDown)
+}
+
+impl<T> Ticket<T> {
+    /// A ticket and the reply that resolves it.
+    pub(crate) fn new(spin: u32) -> (Self, Reply<T>) {
+        let (completer, waiter) = oneshot::oneshot();
+        (
+            Self {
+                waiter: Some(waiter),
+                spin,
+            },
+            Reply(Target::Ticket(completer)),
+        )
+    }
+
+    /// Blocks until the result arrives.
+    pub fn wait(mut self) -> Result<T, Error> {
+        match self.waiter.take() {
+            Some(w) => w.wait(self.spin).unwrap_or_else(canceled),
+            None => Err(Error::AlreadyTaken),
+        }
+    }
+
+    /// Blocks until the result arrives or `timeout` passes. On [`Error::Timeout`] the
+    /// ticket stays usable; after a result was taken it returns [`Error::AlreadyTaken`].
+    pub fn wait_timeout(&mut self, timeout: Duration) -> Result<T, Error> {
+        let Some(w) = self.waiter.as_mut() else {
+            return Err(Error::AlreadyTaken);
+        };
+        let result = match w.wait_timeout(self.spin, timeout) {
+            Ok(r) => r,
+            Err(WaitError::Timeout) => return Err(Error::Timeout),
+            Err(WaitError::Canceled) => canceled(Canceled),
+        };
+        self.waiter = None;
+        result
+    }
+
+    /// The result if it has arrived, without blocking; `None` while it is pending (and
+    /// after it was taken).
+    pub fn try_take(&mut self) -> Option<Result<T, Error>> {
+        let result = match self.waiter.as_mut()?.try_take()? {
+            Ok(r) => r,
+            Err(c) => canceled(c),
+        };
+        self.waiter = None;
+        Some(result)
+    }
+
+    /// True once the result has arrived (and not yet been taken).
+    pub fn is_ready(&self) -> bool {
+        self.waiter.as_ref().is_some_and(|w| w.is_ready())
+    }
+}
+
+/// A result delivered into a channel the caller owns (the original's
+/// `send(caller, {:done, id, result})`), tagged with the caller's own id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Completion<T> {
+    /// The tag the caller gave when it sent the command.
+    pub tag: u64,
+    /// The command's result.
+    pub result: Result<T, Error>,
+}
+
+/// Why a reply dropped on this thread right now goes unanswered.
+#[derive(Debug, Clone, Copy)]
+enum DropReason {
+    /// Anywhere outside the cases below: the command was still queued at shutdown.
+    ShutDown,
+    /// Inside a shard handler: the handler panicked.
+    HandlerPanicked,
+    /// The command came back from a send that found the mailbox full.
+    Busy,
+}
+
+thread_local! {
+    static DROP_REASON: Cell<DropReason> = const { Cell::new(DropReason::ShutDown) };
+}
+
+/// Sets this thread's [`DropReason`] while the guard lives.
+pub(crate) struct DropScope(DropReason);
+
+impl DropScope {
+    fn enter(reason: DropReason) -> Self {
+        Self(DROP_REASON.with(|f| f.replace(reason)))
+    }
+
+    /// While the guard lives, unanswered replies dropped on this thread resolve with
+    /// [`Error::Internal`] (a shard handler is running).
+    pub(crate) fn handler() -> Self {
+        Self::enter(DropReason::HandlerPanicked)
+    }
+
+    /// While the guard lives, unanswered replies dropped on this thread resolve with
+    /// [`Error::Busy`] (a refused send is being dropped).
+    pub(crate) fn busy() -> Self {
+        Self::enter(DropReason::Busy)
+    }
+}
+
+impl Drop for DropScope {
+    fn drop(&mut self) {
+        DROP_REASON.with(|f| f.set(self.0));
+    }
+}
+
+/// Where a command's result goes. Dropping an unanswered reply resolves it with an
+/// error (see the module docs).
+pub(crate) struct Reply<T>(Target<T>);
+
+enum Target<T> {
+    /// Nobody waits (fire-and-forget).
+    Nobody,
+    /// A [`Ticket`] waits.
+    Ticket(Completer<Result<T, Error>>),
+    /// The caller's channel, with the caller's tag.
+    Channel(flume::Sender<Completion<T>>, u64),
+}
+
+impl<T> Reply<T> {
+    /// Nobody waits for the result (fire-and-forget).
+    #[allow(non_upper_case_globals)]
+    pub(crate) const Nobody: Self = Reply(Target::Nobody);
+
+    /// The result goes to `tx`, tagged `tag`.
+    pub(crate) fn channel(tx: flume::Sender<Completion<T>>, tag: u64) -> Self {
+        Reply(Target::Channel(tx, tag))
+    }
+
+    /// Delivers `result`. A full or disconnected caller channel drops it: the caller
+    /// chose the channel's bound, and a shard never blocks on it.
+    pub(crate) fn send(mut self, result: Result<T, Error>) {
+        match std::mem::replace(&mut self.0, Target::Nobody) {
+            Target::Nobody => {}
+            Target::Ticket(c) => c.complete(result),
+            Target::Channel(tx, tag) => {
+                let _ = tx.try_send(Completion { tag, result });
+            }
+        }
+    }
+
+    /// True if nobody waits for the result.
+    pub(crate) fn is_nobody(&self) -> bool {
+        matches!(self.0, Target::Nobody)
+    }
+}
+
+impl<T> Drop for Reply<T> {
+    fn drop(&mut self) {
+        if self.is_nobody() {
+            return;
+        }
+        let error = match DROP_REASON.with(|f| f.get()) {
+            DropReason::ShutDown => Error::ShutDown,
+            DropReason::Busy => Error::Busy,
+            DropReason::HandlerPanicked => {
+                Error::Internal("the shard handler panicked while applying this command".into())
+            }
+        };
+        match std::mem::replace(&mut self.0, Target::Nobody) {
+            Target::Nobody => {}
+            Target::Ticket(c) => c.complete(Err(error)),
+            Target::Channel(tx, tag) => {
+                let _ = tx.try_send(Completion {
+                    tag,
+                    result: Err(error),
+                });
+            }
+        }
+    }
+}

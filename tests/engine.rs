@@ -1,0 +1,218 @@
+//! Engine lifecycle: flush, shutdown, backpressure, faults, tickets.
+
+mod common;
+
+use std::time::Duration;
+
+use mabeam::agents::{AgentError, AgentState, AgentStatus};
+use mabeam::{Config, Engine, Error, StartError};
+
+fn state(load: u64) -> AgentState {
+    AgentState {
+        status: AgentStatus::Busy,
+        load,
+        ..AgentState::default()
+    }
+}
+
+#[test]
+fn flush_gives_read_your_writes() {
+    let engine = common::engine(2);
+    let agents = engine.agents();
+    for round in 1..=50u64 {
+        for id in 0..20 {
+            agents.update(id, state(round)).unwrap();
+        }
+        engine.flush().unwrap();
+        for id in 0..20 {
+            assert_eq!(agents.get(id).unwrap().unwrap().state.load, round);
+        }
+    }
+}
+
+#[test]
+fn shutdown_applies_everything_accepted() {
+    let engine = common::engine(2);
+    let agents = engine.agents();
+    let mut tickets = Vec::new();
+    for i in 0..5_000u64 {
+        agents.update(i % 100, state(i)).unwrap();
+        if i % 50 == 0 {
+            tickets.push(agents.update_acked(1_000 + i, state(i)));
+        }
+    }
+    let report = engine.shutdown();
+    assert_eq!(report.applied(), 5_000 + tickets.len() as u64);
+    assert_eq!(report.shards.iter().map(|s| s.panics).sum::<u64>(), 0);
+    for t in tickets {
+        let snap = t.wait().expect("accepted before shutdown").unwrap();
+        assert_eq!(snap.version, 1);
+    }
+}
+
+#[test]
+fn calls_after_shutdown_return_shut_down() {
+    let engine = common::engine(2);
+    let writer = engine.batch_writer(8);
+    let report = engine.shutdown();
+    assert_eq!(report.shards.len(), 2);
+    drop(writer); // flushes into a stopped engine: refused, no hang
+}
+
+#[test]
+fn a_full_mailbox_gives_busy() {
+    let engine = Engine::start(Config {
+        mailbox_capacity: 4,
+        send_timeout: Duration::from_millis(1),
+        ..common::config(1)
+    })
+    .unwrap();
+    let agents = engine.agents();
+    let stall = engine.testing().stall(0).unwrap();
+    for i in 0..4 {
+        agents.try_update(i, state(i)).unwrap();
+    }
+    assert_eq!(
+        agents.try_update(9, state(9)).unwrap_err(),
+        AgentError::Engine(Error::Busy)
+    );
+    assert_eq!(
+        agents.update(9, state(9)).unwrap_err(),
+        AgentError::Engine(Error::Busy),
+        "blocking form gives up after send_timeout"
+    );
+    let t = agents.update_acked(9, state(9));
+    assert_eq!(
+        t.wait().unwrap_err(),
+        Error::Busy,
+        "a refused ticket resolves with Busy"
+    );
+    drop(stall);
+    engine.flush().unwrap();
+    assert_eq!(agents.count().unwrap(), 4);
+    assert_eq!(agents.get(9).unwrap(), None);
+}
+
+#[test]
+fn a_panicking_handler_fails_only_its_command() {
+    let engine = common::engine(1);
+    let agents = engine.agents();
+    agents.update(1, state(1)).unwrap();
+    let t = engine.testing().panic_in_handler(0);
+    assert!(matches!(t.wait(), Err(Error::Internal(_))));
+    agents.update_acked(2, state(2)).wait().unwrap().unwrap();
+    assert_eq!(agents.get(1).unwrap().unwrap().state.load, 1);
+    let report = engine.shutdown();
+    assert_eq!(report.shards[0].panics, 1);
+}
+
+#[test]
+fn tickets_can_be_polled_and_waited_with_a_timeout() {
+    let engine = common::engine(1);
+    let stall = engine.testing().stall(0).unwrap();
+    let mut t = engine.agents().update_acked(5, state(5));
+    assert!(t.try_take().is_none());
+    assert!(!t.is_ready());
+    assert_eq!(
+        t.wait_timeout(Duration::from_millis(1)).unwrap_err(),
+        Error::Timeout
+    );
+    drop(stall);
+    let snap = t.wait_timeout(Duration::from_secs(60)).unwrap().unwrap();
+    assert_eq!(snap.state.load, 5);
+    assert_eq!(
+        t.wait_timeout(Duration::from_secs(1)).unwrap_err(),
+        Error::AlreadyTaken
+    );
+    assert!(t.try_take().is_none());
+}
+
+#[test]
+fn results_can_go_to_the_callers_channel() {
+    let engine = common::engine(2);
+    let (tx, rx) = flume::bounded(16);
+    for id in 0..10 {
+        engine
+            .agents()
+            .update_to(id, state(id), &tx, 100 + id)
+            .unwrap();
+    }
+    let mut tags: Vec<u64> = (0..10)
+        .map(|_| {
+            let c = rx.recv().unwrap();
+            assert_eq!(c.result.clone().unwrap().unwrap().state.load + 100, c.tag);
+            c.tag
+        })
+        .collect();
+    tags.sort_unstable();
+    assert_eq!(tags, (100..110).collect::<Vec<_>>());
+}
+
+#[test]
+fn batch_writer_sends_on_full_flush_and_drop() {
+    let engine = common::engine(2);
+    {
+        let mut w = engine.batch_writer(10);
+        for id in 0..25 {
+            w.update_agent(id, state(id)).unwrap();
+        }
+        assert!(w.buffered() < 25, "full buffers were sent");
+        w.flush().unwrap();
+        assert_eq!(w.buffered(), 0);
+        w.update_agent(99, state(99)).unwrap();
+    } // drop sends the last one
+    engine.flush().unwrap();
+    assert_eq!(engine.agents().count().unwrap(), 26);
+}
+
+#[test]
+fn bad_configs_are_refused() {
+    for (config, what) in [
+        (
+            Config {
+                mailbox_capacity: 0,
+                ..common::config(1)
+            },
+            "mailbox",
+        ),
+        (
+            Config {
+                batch_size: 0,
+                ..common::config(1)
+            },
+            "batch",
+        ),
+        (
+            Config {
+                shards: 5000,
+                ..common::config(1)
+            },
+            "shards",
+        ),
+    ] {
+        match Engine::start(config) {
+            Err(StartError::InvalidConfig(msg)) => assert!(msg.contains(what), "{msg}"),
+            other => panic!("expected InvalidConfig for {what}, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn shard_threads_are_named_and_pinning_is_reported() {
+    let engine = Engine::start(Config {
+        shards: 2,
+        pin_threads: true,
+        ..Config::default()
+    })
+    .unwrap();
+    let report = engine.start_report();
+    assert_eq!(report.shards, 2);
+    assert_eq!(report.pinned.len(), 2);
+    // Either pinned or a reported reason, never silent.
+    for (i, p) in report.pinned.iter().enumerate() {
+        assert!(
+            p.is_some() || !report.pin_errors.is_empty(),
+            "shard {i} neither pinned nor reported"
+        );
+    }
+}
