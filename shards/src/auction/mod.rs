@@ -120,8 +120,8 @@ pub type AuctionId = u64;
 /// [`AuctionError::TooManyBids`].
 ///
 /// Winner determination is exact and exponential in the worst case; with this bound
-/// the memoised search of [`combinatorial::best_allocation`] visits at most a few tens
-/// of thousands of states (see there), a fraction of a millisecond on a shard thread.
+/// the memoised search of [`combinatorial::best_allocation`] keeps at most 8 190 states
+/// (see there), each a hash-map lookup and an addition.
 pub const MAX_COMBINATORIAL_BIDS: usize = 24;
 
 /// Most bids a sealed auction (first-price or Vickrey) takes; the next one is refused
