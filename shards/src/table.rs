@@ -476,6 +476,17 @@ impl<const W: usize> TableWriter<W> {
         }
     }
 
+    /// Rebuilds the table into a tombstone-free array of the same capacity (reusing a
+    /// retired array of that size when there is one).
+    ///
+    /// Insertions already do this when tombstones pile up; call it to make lookups of
+    /// absent keys short again after many removals, e.g. when the shard is idle. Readers
+    /// are not disturbed beyond restarting a lookup that raced the switch. Costs
+    /// O(capacity).
+    pub fn compact(&mut self) {
+        self.rebuild(self.capacity());
+    }
+
     /// Number of arrays allocated over the table's life (all still owned; see the module's
     /// memory bound). For tests of that bound.
     #[doc(hidden)]
@@ -808,6 +819,34 @@ mod tests {
             .collect();
         assert_eq!(out, expected);
         assert_eq!(r.len(), expected.len());
+    }
+
+    #[test]
+    fn compact_clears_tombstones_and_reuses_retired_arrays() {
+        let keys = colliding_keys(3, 10);
+        let (mut w, r) = snapshot_table::<3>(1024);
+        for &k in &keys {
+            w.insert(k, record(k, 1));
+        }
+        assert!(w.remove(keys[0]));
+        assert_eq!(w.tombstones, 1);
+        w.compact();
+        assert_eq!(
+            (w.tombstones, w.capacity(), w.allocated_arrays()),
+            (0, 1024, 2)
+        );
+        w.compact();
+        w.compact();
+        assert_eq!(
+            w.allocated_arrays(),
+            2,
+            "compactions alternate between two arrays"
+        );
+        assert_eq!(r.get(keys[0]), None);
+        for &k in &keys[1..] {
+            assert_eq!(r.get(k), Some(record(k, 1)));
+            assert_eq!(w.get(k), Some(record(k, 1)));
+        }
     }
 
     #[test]

@@ -1,0 +1,140 @@
+//! Loom models of `mabeam_shards::table`: lookups racing the writer's growth, removal,
+//! compaction and the reuse of a retired array.
+//!
+//! What a reader may assert (linearizability): a key present for the whole lookup is
+//! found, with its record; a key absent for the whole lookup is not; any record returned
+//! belongs to the key asked and is whole; and a removal that happens-before the lookup
+//! (the reader saw the writer's `Release` flag set after it) is never undone.
+//!
+//! Memory: every array stays allocated until the shared part drops, and loom checks the
+//! accesses to the shared `UnsafeCell` (the list of owned arrays) and to the `Arc`. The
+//! models run the growth (allocate, publish, retire), same-size rebuild and reuse paths
+//! (a reader may be probing the very array being reused) under concurrency.
+//!
+//! Weakening checks (done for real, then restored):
+//! - Removing the writer's `fence(Release)` in `seqlock::write_with` (every slot write of
+//!   the table goes through it): loom fails `lookups_race_growth` ("assertion `left ==
+//!   right` failed" on the reader's lookup of B, whose record was read without the words
+//!   the writer stored, then a causality violation on the owned-arrays `UnsafeCell`).
+//! - Removing the array-epoch protocol on reuse (no odd epoch stored when a retired array
+//!   is refilled, none stored when it is retired): loom fails
+//!   `lookups_race_remove_compaction_and_reuse` with "key 1 present throughout": a reader
+//!   that pinned the array before its reuse accepts a probe that saw the slots cleared.
+//! - Weakening only the array publication (`current.store` and the publishing
+//!   `epoch.store` to `Relaxed`, together) does NOT fail: the slot seqlocks' release
+//!   fences precede those stores, so a reader's `fence(Acquire)` after reading them still
+//!   rejects stale slots. Those `Release`/`Acquire` orderings are kept anyway: they are what
+//!   makes the array's plain (non-atomic) fields, which loom does not track, visible.
+#![cfg(mabeam_loom)]
+
+use loom::sync::atomic::{AtomicBool, Ordering};
+use loom::sync::Arc;
+use loom::thread;
+use mabeam_shards::table::{snapshot_table, TableReader};
+
+const A: u64 = 1;
+const B: u64 = 2;
+
+/// A record that names its key.
+fn rec(key: u64) -> [u64; 1] {
+    [key * 100 + 7]
+}
+
+fn model(bound: usize, f: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(bound);
+    builder.check(f);
+}
+
+/// `key` is present for the whole lookup.
+fn assert_present(r: &TableReader<1>, key: u64) {
+    assert_eq!(r.get(key), Some(rec(key)), "key {key} present throughout");
+}
+
+/// Growth from 2 slots to 4: A (present throughout) is always found while the writer
+/// allocates the new array, moves A into it, publishes it and retires the old one; B is
+/// either absent or whole.
+#[test]
+fn lookups_race_growth() {
+    model(3, || {
+        let (mut w, r) = snapshot_table::<1>(2);
+        w.insert(A, rec(A));
+        assert_eq!(w.capacity(), 2);
+        let writer = thread::spawn(move || {
+            w.insert(B, rec(B)); // 2 live keys > 2/2: grows to 4
+            assert_eq!(w.capacity(), 4);
+            assert_eq!(w.allocated_arrays(), 2);
+            w
+        });
+        assert_present(&r, A);
+        if let Some(found) = r.get(B) {
+            assert_eq!(found, rec(B));
+        }
+        let w = writer.join().expect("writer panicked");
+        assert_present(&r, B);
+        drop(w);
+        // The reader keeps the arrays alive after the writer is gone.
+        assert_present(&r, A);
+    });
+}
+
+/// Remove, then two compactions: the first allocates a second 4-slot array and retires the
+/// first, the second reuses the first (epoch set odd, slots cleared and refilled) while the
+/// reader may still be probing it. A is always found; B, removed before the flag is set,
+/// is never found by a lookup that saw the flag.
+#[test]
+fn lookups_race_remove_compaction_and_reuse() {
+    model(2, || {
+        let (mut w, r) = snapshot_table::<1>(4);
+        w.insert(A, rec(A));
+        w.insert(B, rec(B));
+        let removed = Arc::new(AtomicBool::new(false));
+        let writer = {
+            let removed = Arc::clone(&removed);
+            thread::spawn(move || {
+                assert!(w.remove(B));
+                removed.store(true, Ordering::Release);
+                w.compact(); // allocates array #2, retires #1
+                w.compact(); // reuses #1 while a reader may be inside it
+                assert_eq!(w.allocated_arrays(), 2);
+            })
+        };
+        assert_present(&r, A);
+        let gone = removed.load(Ordering::Acquire);
+        match r.get(B) {
+            None => {}
+            Some(found) => {
+                assert!(
+                    !gone,
+                    "B found after its removal happened-before the lookup"
+                );
+                assert_eq!(found, rec(B));
+            }
+        }
+        assert_present(&r, A);
+        writer.join().expect("writer panicked");
+        assert_eq!(r.get(B), None);
+        assert_eq!(r.len(), 1);
+    });
+}
+
+/// A scan racing a growth reports A exactly once and B at most once, each record whole.
+#[test]
+fn scan_races_growth() {
+    model(2, || {
+        let (mut w, r) = snapshot_table::<1>(2);
+        w.insert(A, rec(A));
+        let writer = thread::spawn(move || {
+            w.insert(B, rec(B));
+            w
+        });
+        let mut out = Vec::new();
+        r.scan_into(&mut out);
+        assert!(out.contains(&(A, rec(A))), "A present throughout: {out:?}");
+        assert!(
+            out.len() == 1 || out == [(A, rec(A)), (B, rec(B))],
+            "{out:?}"
+        );
+        let _w = writer.join().expect("writer panicked");
+    });
+}
