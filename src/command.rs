@@ -25,6 +25,8 @@ pub(crate) enum Command {
     Registry(RegistryCommand),
     /// An agent command.
     Agent(AgentCommand),
+    /// An auction, market or pricing-cache command.
+    Economics(crate::economics::EconomicsCommand),
 }
 
 /// Registry commands; `lease` is the token of the [`Lease`](crate::Lease) that asks.

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::clock::Clock;
+use crate::economics::EconomicsConfig;
 
 /// How the engine is laid out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +50,12 @@ pub struct Config {
     pub registry_capacity: usize,
     /// Most agents per shard (`AgentError::Full` beyond).
     pub agent_capacity: usize,
+    /// Auction, market and pricing-cache bounds per shard.
+    pub economics: EconomicsConfig,
+    /// Worker threads of the task pool (pricing and host tasks); at least 1.
+    pub task_workers: usize,
+    /// Jobs the task pool queues; a spawn beyond it resolves with `Busy`.
+    pub task_queue: usize,
     /// The engine's clock.
     pub clock: Clock,
 }
@@ -66,6 +73,9 @@ impl Default for Config {
             ticket_spin: 20_000,
             registry_capacity: 1 << 20,
             agent_capacity: 1 << 20,
+            economics: EconomicsConfig::default(),
+            task_workers: 2,
+            task_queue: 4096,
             clock: Clock::default(),
         }
     }

@@ -11,13 +11,18 @@ use mabeam_shards::registry::{mix64, RegistryShard, RECORD_WORDS as REGISTRY_WOR
 use mabeam_shards::table::TableReader;
 
 use crate::agents::Agents;
+use crate::auctions::Auctions;
 use crate::batch::BatchWriter;
 use crate::clock::Clock;
 use crate::command::Command;
 use crate::config::{Config, Mode};
+use crate::economics::{EconomicsPort, EconomicsShard};
 use crate::interner::Interner;
+use crate::market::Market;
+use crate::pricing::PricingService;
 use crate::registry::Registry;
 use crate::shard::{Shard, ShardReport, ShardStats};
+use crate::tasks::{TaskPool, Tasks};
 use crate::ticket::{DropScope, Reply, Ticket};
 use crate::Error;
 
@@ -87,6 +92,7 @@ pub(crate) struct Port {
     rx: Receiver<Command>,
     pub registry: TableReader<REGISTRY_WORDS>,
     pub agents: TableReader<AGENT_WORDS>,
+    pub economics: EconomicsPort,
     pub stats: Arc<ShardStats>,
 }
 
@@ -98,6 +104,14 @@ pub(crate) struct Inner {
     shut: AtomicBool,
     next_lease: AtomicU64,
     pub capabilities: Interner,
+    pub tasks: TaskPool,
+}
+
+/// The shard of `n` that owns `key` (a stable 64-bit key): multiply-shift range
+/// reduction of the mixed key.
+#[inline]
+pub(crate) fn shard_for(key: u64, n: usize) -> usize {
+    ((u128::from(mix64(key)) * n as u128) >> 64) as usize
 }
 
 impl Inner {
@@ -123,11 +137,10 @@ impl Inner {
         self.mode == Mode::Centralized
     }
 
-    /// The shard that owns `key` (a stable 64-bit key): multiply-shift range reduction
-    /// of the mixed key.
+    /// The shard that owns `key` (a stable 64-bit key).
     #[inline]
     pub(crate) fn shard_of(&self, key: u64) -> usize {
-        ((u128::from(mix64(key)) * self.ports.len() as u128) >> 64) as usize
+        shard_for(key, self.ports.len())
     }
 
     /// Sends `cmd` to shard `shard`.
@@ -215,7 +228,7 @@ impl Inner {
 /// engine.flush()?; // read-your-writes
 /// assert_eq!(engine.agents().get(7)?.unwrap().state.status, AgentStatus::Busy);
 /// let report = engine.shutdown();
-/// assert_eq!(report.applied(), 3); // the update and one flush per shard
+/// assert_eq!(report.applied(), 5); // the update and two flush rounds on two shards
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Engine {
@@ -245,18 +258,26 @@ impl Engine {
         } else {
             Vec::new()
         };
+        let mailboxes: Vec<_> = (0..n)
+            .map(|_| flume::bounded(config.mailbox_capacity))
+            .collect();
+        let peers: Arc<[Sender<Command>]> = mailboxes.iter().map(|(tx, _)| tx.clone()).collect();
         let mut ports = Vec::with_capacity(n);
         let mut shards = Vec::with_capacity(n);
-        for index in 0..n {
-            let (tx, rx) = flume::bounded(config.mailbox_capacity);
+        for (index, (tx, rx)) in mailboxes.into_iter().enumerate() {
             let registry = RegistryShard::new(config.registry_capacity);
             let agents = AgentShard::new(config.agent_capacity);
+            let (economics, economics_port) = EconomicsShard::new(index, n, &config.economics)
+                .map_err(|_| {
+                    StartError::InvalidConfig("economics.market limits must be at least 1")
+                })?;
             let stats = Arc::new(ShardStats::default());
             ports.push(Port {
                 tx,
                 rx: rx.clone(),
                 registry: registry.reader(),
                 agents: agents.reader(),
+                economics: economics_port,
                 stats: stats.clone(),
             });
             shards.push(Shard {
@@ -268,8 +289,13 @@ impl Engine {
                 idle_spin: config.idle_spin,
                 registry,
                 agents,
+                economics,
+                peers: peers.clone(),
+                retry: Default::default(),
             });
         }
+        let tasks = TaskPool::start(config.task_workers, config.task_queue)
+            .map_err(|e| StartError::Spawn(e.to_string()))?;
         let inner = Arc::new(Inner {
             ports,
             mode: config.mode,
@@ -277,6 +303,7 @@ impl Engine {
             shut: AtomicBool::new(false),
             next_lease: AtomicU64::new(1),
             capabilities: Interner::new(mabeam_shards::registry::MAX_CAPABILITIES),
+            tasks,
         });
         let (pin_tx, pin_rx) = flume::bounded(n);
         let mut threads = Vec::with_capacity(n);
@@ -372,16 +399,42 @@ impl Engine {
     }
 
     /// Returns once every shard has applied and published everything this thread sent
-    /// before the call (read-your-writes). Commands still buffered in a
-    /// [`BatchWriter`] have not been sent: flush the writer first.
+    /// before the call (read-your-writes), including what those commands made one shard
+    /// send to another (a sale's market feed): the flush runs in two rounds, and a shard
+    /// hands its shard-to-shard messages over before it answers the first. (A message
+    /// held back by a full target mailbox is the exception: it is retried, not awaited.)
+    /// Commands still buffered in a [`BatchWriter`] have not been sent: flush the writer
+    /// first.
     pub fn flush(&self) -> Result<(), Error> {
-        let tickets: Vec<Ticket<()>> = (0..self.inner.ports.len())
-            .map(|s| self.inner.call(s, SendMode::Timeout, Command::Flush))
-            .collect();
-        for t in tickets {
-            t.wait()?;
+        for _round in 0..2 {
+            let tickets: Vec<Ticket<()>> = (0..self.inner.ports.len())
+                .map(|s| self.inner.call(s, SendMode::Timeout, Command::Flush))
+                .collect();
+            for t in tickets {
+                t.wait()?;
+            }
         }
         Ok(())
+    }
+
+    /// Auctions.
+    pub fn auctions(&self) -> Auctions<'_> {
+        Auctions::new(&self.inner)
+    }
+
+    /// Market data.
+    pub fn market(&self) -> Market<'_> {
+        Market::new(&self.inner)
+    }
+
+    /// Pricing, computed on the task pool and cached.
+    pub fn pricing(&self) -> PricingService<'_> {
+        PricingService::new(&self.inner)
+    }
+
+    /// The task pool.
+    pub fn tasks(&self) -> Tasks<'_> {
+        Tasks::new(&self.inner)
     }
 
     /// Fault injection for tests (stall a shard, make a handler panic). Not part of the
@@ -444,6 +497,7 @@ impl Engine {
         for shard in 0..self.inner.ports.len() {
             self.inner.drain(shard);
         }
+        self.inner.tasks.shutdown();
         report
     }
 }
@@ -464,6 +518,9 @@ fn validate(config: &Config) -> Result<(), StartError> {
     }
     if config.batch_size == 0 {
         return invalid("batch_size must be at least 1");
+    }
+    if config.task_workers == 0 || config.task_queue == 0 {
+        return invalid("task_workers and task_queue must be at least 1");
     }
     if config.registry_capacity == 0 || config.agent_capacity == 0 {
         return invalid("registry_capacity and agent_capacity must be at least 1");

@@ -27,14 +27,20 @@
 #![warn(missing_docs)]
 
 pub mod agents;
+pub mod auctions;
 mod batch;
 mod clock;
 mod command;
 mod config;
+mod economics;
 mod engine;
+mod events;
 mod interner;
+pub mod market;
+pub mod pricing;
 pub mod registry;
 mod shard;
+mod tasks;
 #[doc(hidden)]
 pub mod testing;
 mod ticket;
@@ -45,4 +51,5 @@ pub use config::{Config, Mode};
 pub use engine::{Engine, ShutdownReport, StartError, StartReport, MAX_SHARDS};
 pub use mabeam_shards::Error;
 pub use shard::ShardReport;
+pub use tasks::{TaskError, TaskStats, Tasks};
 pub use ticket::{Completion, Ticket};

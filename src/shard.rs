@@ -7,13 +7,20 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam::utils::CachePadded;
-use flume::{Receiver, TryRecvError};
+use std::collections::VecDeque;
+
+use flume::{Receiver, Sender, TryRecvError, TrySendError};
 use mabeam_shards::agents::AgentShard;
 use mabeam_shards::registry::RegistryShard;
 
 use crate::clock::Clock;
 use crate::command::{AgentCommand, Command, RegistryCommand};
+use crate::economics::EconomicsShard;
+use crate::events::EventSink;
 use crate::ticket::{DropScope, Reply};
+
+/// How long a shard waits before retrying shard-to-shard messages a full mailbox refused.
+const RETRY_NANOS: u64 = 50_000;
 
 /// Counters a shard updates once per batch and anyone may read (one cache line per
 /// shard, written by its owner only).
@@ -22,6 +29,7 @@ pub(crate) struct ShardStats {
     pub applied: CachePadded<AtomicU64>,
     pub panics: AtomicU64,
     pub batches: AtomicU64,
+    pub forward_dropped: AtomicU64,
 }
 
 /// What one shard did, reported by [`Engine::shutdown`](crate::Engine::shutdown).
@@ -37,14 +45,28 @@ pub struct ShardReport {
     pub batches: u64,
 }
 
-/// Answers queued during a batch, run after the batch is published.
+/// Most shard-to-shard messages a shard holds back while their target's mailbox is
+/// full; beyond it they are dropped and counted (`ShardStats::forward_dropped`).
+pub(crate) const MAX_RETRY: usize = 65_536;
+
+/// What a batch accumulates besides state changes: answers (run after the batch is
+/// published), events, and messages to other shards.
 pub(crate) struct Ctx {
     /// Engine time at the start of the batch.
     pub now: u64,
     deferred: Vec<Box<dyn FnOnce() + Send>>,
+    /// Where services report events.
+    pub events: EventSink,
+    outbox: Vec<(usize, Command)>,
 }
 
 impl Ctx {
+    /// Sends `cmd` to shard `shard` after this batch (applied at once if it is this
+    /// shard). A shard never blocks on another's mailbox: see [`MAX_RETRY`].
+    pub(crate) fn forward(&mut self, shard: usize, cmd: Command) {
+        self.outbox.push((shard, cmd));
+    }
+
     /// Queues `reply` to be answered with `value` once the batch is published.
     pub(crate) fn reply<T: Send + 'static>(&mut self, reply: Reply<T>, value: T) {
         if !reply.is_nobody() {
@@ -63,6 +85,11 @@ pub(crate) struct Shard {
     pub idle_spin: Duration,
     pub registry: RegistryShard,
     pub agents: AgentShard,
+    pub economics: EconomicsShard,
+    /// Every shard's mailbox, for shard-to-shard messages.
+    pub peers: Arc<[Sender<Command>]>,
+    /// Shard-to-shard messages whose target mailbox was full.
+    pub retry: VecDeque<(usize, Command)>,
 }
 
 impl Shard {
@@ -73,6 +100,8 @@ impl Shard {
         let mut ctx = Ctx {
             now: 0,
             deferred: Vec::with_capacity(self.batch_size),
+            events: EventSink::default(),
+            outbox: Vec::new(),
         };
         let mut stopping = false;
         loop {
@@ -94,6 +123,8 @@ impl Shard {
             for cmd in batch.drain(..) {
                 applied += self.apply_guarded(cmd, &mut ctx, &mut stopping);
             }
+            self.economics.advance(&mut ctx);
+            applied += self.deliver(&mut ctx, &mut stopping);
             self.publish();
             for answer in ctx.deferred.drain(..) {
                 answer();
@@ -130,15 +161,48 @@ impl Shard {
                 Err(TryRecvError::Empty) => break,
             }
         }
-        match self.next_timer().and_then(|t| self.clock.until(t)) {
+        let timer = self
+            .economics
+            .next_deadline()
+            .and_then(|t| self.clock.until(t));
+        let retry = (!self.retry.is_empty()).then_some(Duration::from_nanos(RETRY_NANOS));
+        match timer.into_iter().chain(retry).min() {
             Some(timeout) => self.rx.recv_timeout(timeout).ok(),
             None => self.rx.recv().ok(),
         }
     }
 
-    /// The earliest engine time at which a timer of this shard is due.
-    fn next_timer(&self) -> Option<u64> {
-        None
+    /// Delivers the batch's shard-to-shard messages: to itself by applying them at once
+    /// (they may produce more), to others by `try_send`, holding back what a full
+    /// mailbox refuses. Returns the number of commands applied here.
+    fn deliver(&mut self, ctx: &mut Ctx, stopping: &mut bool) -> u64 {
+        let mut applied = 0;
+        let mut pending = std::mem::take(&mut self.retry);
+        loop {
+            pending.extend(ctx.outbox.drain(..));
+            let Some((target, cmd)) = pending.pop_front() else {
+                break;
+            };
+            if target == self.index {
+                applied += self.apply_guarded(cmd, ctx, stopping);
+                continue;
+            }
+            match self.peers[target].try_send(cmd) {
+                Ok(()) => {}
+                Err(TrySendError::Full(cmd)) => {
+                    if self.retry.len() < MAX_RETRY {
+                        self.retry.push_back((target, cmd));
+                    } else {
+                        self.stats.forward_dropped.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                // The target has stopped: the engine is shutting down.
+                Err(TrySendError::Disconnected(_)) => {
+                    self.stats.forward_dropped.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        applied
     }
 
     /// Applies one command, turning a handler panic into an `Internal` error for that
@@ -181,6 +245,7 @@ impl Shard {
             }
             Command::Registry(c) => self.apply_registry(c, ctx),
             Command::Agent(c) => self.apply_agent(c, ctx),
+            Command::Economics(c) => self.economics.apply(c, ctx),
         }
     }
 

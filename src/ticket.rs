@@ -54,6 +54,13 @@ impl<T> Ticket<T> {
         )
     }
 
+    /// A ticket already resolved with `result`.
+    pub(crate) fn ready(result: Result<T, Error>, spin: u32) -> Self {
+        let (ticket, reply) = Self::new(spin);
+        reply.send(result);
+        ticket
+    }
+
     /// Blocks until the result arrives.
     pub fn wait(mut self) -> Result<T, Error> {
         match self.waiter.take() {
@@ -196,7 +203,7 @@ impl<T> Drop for Reply<T> {
             DropReason::ShutDown => Error::ShutDown,
             DropReason::Busy => Error::Busy,
             DropReason::HandlerPanicked => {
-                Error::Internal("the shard handler panicked while applying this command".into())
+                Error::Internal("the shard handler panicked while applying this command")
             }
         };
         match std::mem::replace(&mut self.0, Target::Nobody) {

@@ -5,7 +5,7 @@ use std::fmt;
 /// Why the engine could not carry out a call, whatever the service.
 ///
 /// Re-exported by `mabeam` as `mabeam::Error`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Error {
     /// The engine has shut down (or is shutting down); nothing more is accepted.
     ShutDown,
@@ -17,7 +17,7 @@ pub enum Error {
     /// The ticket's result was already taken.
     AlreadyTaken,
     /// The handler of this command panicked; the shard dropped the command and goes on.
-    Internal(String),
+    Internal(&'static str),
 }
 
 impl fmt::Display for Error {

@@ -93,11 +93,14 @@ pub enum MarketError {
     },
     /// A [`MarketLimits`] field is 0 (named here).
     InvalidLimits(&'static str),
+    /// The engine could not carry out the call (shut down, busy, handler failure).
+    Engine(crate::Error),
 }
 
 impl fmt::Display for MarketError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            MarketError::Engine(e) => e.fmt(f),
             MarketError::ZeroVolume { key } => {
                 write!(f, "market update for key {key} has volume 0")
             }
@@ -522,5 +525,11 @@ mod tests {
         let s = b.apply(up(u64::MAX, 9, 1), 12).unwrap();
         assert_eq!(MarketState::from_words(&s.to_words()), Some(s));
         assert_eq!(MarketState::from_words(&[0; MARKET_WORDS]), None);
+    }
+}
+
+impl From<crate::Error> for MarketError {
+    fn from(e: crate::Error) -> Self {
+        MarketError::Engine(e)
     }
 }

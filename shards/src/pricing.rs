@@ -140,11 +140,14 @@ pub enum PricingError {
     ZeroSupply,
     /// The inputs are valid but this result would not be finite.
     ResultNotFinite(PricingField),
+    /// The engine could not carry out the call (shut down, busy, handler failure).
+    Engine(crate::Error),
 }
 
 impl fmt::Display for PricingError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            PricingError::Engine(e) => e.fmt(f),
             PricingError::NotFinite(field) => write!(f, "{field} is NaN or infinite"),
             PricingError::Negative(field) => write!(f, "{field} is negative"),
             PricingError::NoRecentPrices => f.write_str("recent_prices is empty"),
@@ -481,5 +484,11 @@ mod tests {
         let negative_zero = input(&[-0.0]);
         assert_eq!(input_hash(&zero), input_hash(&negative_zero));
         assert_eq!(calculate(&zero), calculate(&negative_zero));
+    }
+}
+
+impl From<crate::Error> for PricingError {
+    fn from(e: crate::Error) -> Self {
+        PricingError::Engine(e)
     }
 }

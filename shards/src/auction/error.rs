@@ -99,11 +99,14 @@ pub enum AuctionError {
     },
     /// An amount computation would overflow [`Amount`].
     Overflow,
+    /// The engine could not carry out the call (shut down, busy, handler failure).
+    Engine(crate::Error),
 }
 
 impl fmt::Display for AuctionError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            AuctionError::Engine(e) => e.fmt(f),
             AuctionError::InvalidSpec(e) => write!(f, "invalid auction spec: {e}"),
             AuctionError::NotFound { id } => write!(f, "auction {id} not found"),
             AuctionError::DuplicateId { id } => write!(f, "auction {id} already exists"),
@@ -142,5 +145,11 @@ impl std::error::Error for AuctionError {
 impl From<SpecError> for AuctionError {
     fn from(e: SpecError) -> Self {
         AuctionError::InvalidSpec(e)
+    }
+}
+
+impl From<crate::Error> for AuctionError {
+    fn from(e: crate::Error) -> Self {
+        AuctionError::Engine(e)
     }
 }

@@ -1,0 +1,82 @@
+//! Market data, CQRS as in the original's MarketDataService: updates are asynchronous
+//! messages to the key's shard; reads come from the published snapshot.
+//!
+//! Each key's state holds its last price, the volume-weighted average price over a
+//! sliding window, total volume, update count and time (see
+//! [`mabeam_shards::market`] for the window's bounds). Auctions that close with a sale
+//! feed their price into the key of their category.
+
+use std::sync::Arc;
+
+pub use mabeam_shards::market::{MarketError, MarketLimits, MarketState, MarketUpdate};
+
+use crate::command::Command;
+use crate::economics::EconomicsCommand;
+use crate::engine::{Inner, SendMode};
+use crate::ticket::{Reply, Ticket};
+use crate::Error;
+
+/// The market data of an engine; get it with [`Engine::market`](crate::Engine::market).
+#[derive(Clone, Copy)]
+pub struct Market<'e> {
+    inner: &'e Arc<Inner>,
+}
+
+impl<'e> Market<'e> {
+    pub(crate) fn new(inner: &'e Arc<Inner>) -> Self {
+        Self { inner }
+    }
+
+    fn command(
+        &self,
+        update: MarketUpdate,
+        reply: Reply<Result<MarketState, MarketError>>,
+    ) -> Result<(usize, Command), MarketError> {
+        if update.volume == 0 {
+            return Err(MarketError::ZeroVolume { key: update.key });
+        }
+        let shard = self.inner.shard_of(update.key);
+        Ok((
+            shard,
+            Command::Economics(EconomicsCommand::MarketUpdate { update, reply }),
+        ))
+    }
+
+    /// Applies a trade asynchronously (the original's cast). Zero volume is refused here;
+    /// a refusal on the shard (`TooManyKeys`, `Overflow`) is not reported back: use
+    /// [`update_acked`](Self::update_acked) to see it.
+    pub fn update(&self, update: MarketUpdate) -> Result<(), MarketError> {
+        if self.inner.centralized() {
+            return self.update_acked(update).wait()?.map(drop);
+        }
+        let (shard, cmd) = self.command(update, Reply::Nobody)?;
+        Ok(self.inner.send(shard, cmd, SendMode::Timeout)?)
+    }
+
+    /// Applies a trade; the ticket resolves with the key's new state.
+    pub fn update_acked(&self, update: MarketUpdate) -> Ticket<Result<MarketState, MarketError>> {
+        let spin = self.inner.config.ticket_spin;
+        if update.volume == 0 {
+            return Ticket::ready(Ok(Err(MarketError::ZeroVolume { key: update.key })), spin);
+        }
+        let shard = self.inner.shard_of(update.key);
+        self.inner.call(shard, SendMode::Timeout, |reply| {
+            Command::Economics(EconomicsCommand::MarketUpdate { update, reply })
+        })
+    }
+
+    /// The published state of `key`, `None` if it never traded: a snapshot read.
+    pub fn state(&self, key: u64) -> Result<Option<MarketState>, Error> {
+        self.inner.check_open()?;
+        if self.inner.centralized() {
+            return self.inner.round_trip(|reply| {
+                Command::Economics(EconomicsCommand::MarketState { key, reply })
+            });
+        }
+        let port = &self.inner.ports[self.inner.shard_of(key)].economics;
+        Ok(port
+            .market
+            .get(key)
+            .and_then(|w| MarketState::from_words(&w)))
+    }
+}

@@ -1,0 +1,128 @@
+//! Pricing: the original's models (optimal price, dynamic price) computed on the task
+//! pool, never on a shard, and cached.
+//!
+//! A result is cached on the shard that owns the hash of its input; `cached` reads that
+//! snapshot without a message. Each shard caches at most
+//! `Config::economics.pricing_cache` results and evicts the oldest beyond that. A cache
+//! record also holds a second, independent hash of the input, so two inputs whose first
+//! hashes collide never read each other's result.
+
+use std::sync::Arc;
+
+pub use mabeam_shards::pricing::{
+    input_hash, Pricing, PricingError, PricingField, PricingInput, Trend, MAX_RECENT_PRICES,
+};
+use mabeam_shards::registry::mix64;
+
+use crate::command::Command;
+use crate::economics::{decode_pricing, EconomicsCommand};
+use crate::engine::{Inner, SendMode};
+use crate::ticket::Ticket;
+use crate::Error;
+
+/// A second hash of the input, independent of [`input_hash`]: a different basis and
+/// multiplier, finished by a mix.
+fn check_hash(input: &PricingInput) -> u64 {
+    let mut h: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut eat = |x: f64| {
+        let bits = if x == 0.0 { 0 } else { x.to_bits() };
+        h = (h ^ bits)
+            .wrapping_mul(0xbf58_476d_1ce4_e5b9)
+            .rotate_left(29);
+    };
+    eat(input.recent_prices.len() as f64);
+    for &p in &input.recent_prices {
+        eat(p);
+    }
+    eat(input.demand);
+    eat(input.supply);
+    eat(input.base_price);
+    mix64(h)
+}
+
+/// Pricing of an engine; get it with [`Engine::pricing`](crate::Engine::pricing).
+///
+/// ```
+/// use mabeam::pricing::{PricingInput, Trend};
+/// let engine = mabeam::Engine::start(mabeam::Config { shards: 2, pin_threads: false, ..Default::default() })?;
+/// let input = PricingInput { recent_prices: vec![100.0, 105.0, 112.0], demand: 3.0, supply: 2.0, base_price: 10.0 };
+/// let p = engine.pricing().calculate(&input).wait()??;
+/// assert_eq!(p.trend, Trend::Rising);
+/// assert_eq!(p.dynamic_price, 15.0);
+/// assert_eq!(engine.pricing().cached(&input)?, Some(p)); // cached before the ticket resolved
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Copy)]
+pub struct PricingService<'e> {
+    inner: &'e Arc<Inner>,
+}
+
+impl<'e> PricingService<'e> {
+    pub(crate) fn new(inner: &'e Arc<Inner>) -> Self {
+        Self { inner }
+    }
+
+    /// Computes the pricing of `input` on the task pool and caches it; the ticket
+    /// resolves once the result is cached. NaN, infinite, negative or empty input, and
+    /// zero supply, are refused here without using the pool. A model that panics
+    /// resolves with `Engine(Internal)` (and is counted by the pool).
+    pub fn calculate(&self, input: &PricingInput) -> Ticket<Result<Pricing, PricingError>> {
+        let spin = self.inner.config.ticket_spin;
+        if let Err(e) = input.validate() {
+            return Ticket::ready(Ok(Err(e)), spin);
+        }
+        if let Err(e) = self.inner.check_open() {
+            return Ticket::ready(Err(e), spin);
+        }
+        let (ticket, reply) = Ticket::new(spin);
+        let inner = self.inner.clone();
+        let input = input.clone();
+        self.inner.tasks.submit_or_refuse(Box::new(move || {
+            let result = inner
+                .tasks
+                .run(|| mabeam_shards::pricing::calculate(&input));
+            match result {
+                Ok(Ok(pricing)) => {
+                    let key = input_hash(&input);
+                    let check = check_hash(&input);
+                    let shard = inner.shard_of(key);
+                    // A refused send drops the command, which resolves the ticket with
+                    // the refusal.
+                    let _ = inner.send(
+                        shard,
+                        Command::Economics(EconomicsCommand::PricingPut {
+                            key,
+                            check,
+                            pricing,
+                            reply,
+                        }),
+                        SendMode::Block,
+                    );
+                }
+                Ok(Err(e)) => reply.send(Ok(Err(e))),
+                Err(_panic) => reply.send(Ok(Err(PricingError::Engine(Error::Internal(
+                    "the pricing model panicked",
+                ))))),
+            }
+        }));
+        ticket
+    }
+
+    /// The cached pricing of `input`, `None` if it was never calculated or was evicted:
+    /// a snapshot read, no message.
+    pub fn cached(&self, input: &PricingInput) -> Result<Option<Pricing>, Error> {
+        self.inner.check_open()?;
+        let key = input_hash(input);
+        let check = check_hash(input);
+        if self.inner.centralized() {
+            return self.inner.round_trip(|reply| {
+                Command::Economics(EconomicsCommand::PricingGet { key, check, reply })
+            });
+        }
+        let port = &self.inner.ports[self.inner.shard_of(key)].economics;
+        Ok(port
+            .pricing
+            .get(key)
+            .and_then(|w| decode_pricing(check, &w)))
+    }
+}
