@@ -448,8 +448,10 @@ impl BarrierCell {
     /// wake the waiters registered for `generation`.
     fn complete(&self, generation: u64) {
         // count >= parties here (invariant), so subtracting parties cannot borrow from the
-        // generation bits. Release publishes every arrival's writes (acquired by the
-        // arrival chain) to the waiters that load the new generation with Acquire.
+        // generation bits. Waiters load the new generation with Acquire. Every operation
+        // on the word is a read-modify-write, so this one continues the release sequences
+        // of all the arrivals (Relaxed would do, loom agrees); AcqRel makes the completion
+        // publish on its own, at no cost on a once-per-generation operation.
         self.state
             .fetch_add(ONE_GENERATION - self.parties_u64(), Ordering::AcqRel);
         // Pairs with the fence a waiter issues between registering and re-checking.

@@ -1,0 +1,174 @@
+//! Loom models of [`BarrierCell`]: no lost wakeup (2 and 3 threads), reuse across
+//! generations with the barrier's happens-before edge, a timeout's rollback racing the
+//! last arrival, and shutdown waking a parked waiter.
+//!
+//! Every model uses `spin = 0` so waiters go straight to registering and parking: that is
+//! where a lost wakeup would hide. Loom cannot run `park_timeout`, so the timeout model
+//! drives the exact rollback step the timeout path uses (`try_cancel_arrival`) between
+//! the two halves of `wait` (`arrive` / `await_arrival`).
+//!
+//! # Weakening checks
+//!
+//! Each was done once by hand on a copy of `barrier.rs`, run model by model, then undone:
+//!
+//! - `two_threads_no_lost_wakeup` (and every other model that parks a waiter): removed
+//!   the waiter's `fence(SeqCst)` between registering and re-checking the generation.
+//!   Loom found the store-buffer interleaving (the waiter re-reads the old generation, the
+//!   leader's scan reads the slot as FREE) and failed with
+//!   `deadlock; threads = [(Id(0), Blocked), (Id(1), Terminated)]`.
+//! - `three_threads_no_lost_wakeup`: removed the leader's `fence(SeqCst)` after its
+//!   completion bump. Loom failed with
+//!   `deadlock; threads = [(Id(0), Blocked), (Id(1), Blocked), (Id(2), Terminated)]`
+//!   (the two- and reuse/rollback models failed the same way; the shutdown model does not
+//!   involve that fence and passed).
+//! - `reuse_across_two_generations`: made the arrival's `fetch_add` `Relaxed`. Loom failed
+//!   the assertion "the other party's write before the barrier is visible after it": the
+//!   leader read a waiter's pre-barrier store as stale. (Making only the leader's
+//!   completion `fetch_add` `Relaxed` passes, correctly: every operation on the word is a
+//!   read-modify-write, so the completion continues the release sequences headed by the
+//!   arrivals; it stays `AcqRel` so that it publishes on its own.)
+//! - `rollback_races_last_arrival`: (a) dropped the `count < parties` condition of the
+//!   rollback, checking only the generation. Loom found the other party arriving as leader
+//!   *before* the rollback, which then "succeeded" anyway: a bogus second release, caught
+//!   by "exactly one leader". (b) Split the check from the decrement (load, check, then a
+//!   separate `fetch_sub`). Loom found the leader completing in between; the decrement
+//!   borrowed from the generation bits and the rolled-back thread's next arrival spun
+//!   forever ("Model exceeded maximum number of branches").
+//! - `shutdown_wakes_a_parked_waiter`: removed `shutdown`'s `fence(SeqCst)` between the
+//!   flag store and the registry scan (the store itself stayed `SeqCst`). Loom failed with
+//!   `deadlock; threads = [(Id(0), Blocked), (Id(1), Blocked)]`: the waiter re-checked the
+//!   flag too early and parked after the scan missed its slot.
+#![cfg(mabeam_loom)]
+
+use loom::sync::atomic::{AtomicUsize, Ordering};
+use loom::sync::Arc;
+use loom::thread;
+use mabeam_shards::barrier::{Arrival, BarrierCell, BarrierWaitError};
+
+fn builder(preemptions: usize) -> loom::model::Builder {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(preemptions);
+    builder
+}
+
+fn cell(parties: usize) -> Arc<BarrierCell> {
+    Arc::new(BarrierCell::new(parties).expect("valid party count"))
+}
+
+#[test]
+fn two_threads_no_lost_wakeup() {
+    builder(3).check(|| {
+        let barrier = cell(2);
+        let other = Arc::clone(&barrier);
+        let helper = thread::spawn(move || other.wait(0));
+        let mine = barrier.wait(0).expect("never shut down");
+        let theirs = helper.join().expect("no panic").expect("never shut down");
+        assert_eq!((mine.generation, theirs.generation), (0, 0));
+        assert!(mine.is_leader ^ theirs.is_leader, "exactly one leader");
+        assert_eq!(barrier.generation(), 1);
+        assert_eq!(barrier.waiting(), 0);
+    });
+}
+
+#[test]
+fn three_threads_no_lost_wakeup() {
+    builder(2).check(|| {
+        let barrier = cell(3);
+        let helpers: Vec<_> = (0..2)
+            .map(|_| {
+                let other = Arc::clone(&barrier);
+                thread::spawn(move || other.wait(0))
+            })
+            .collect();
+        let mut arrivals = vec![barrier.wait(0).expect("never shut down")];
+        for helper in helpers {
+            arrivals.push(helper.join().expect("no panic").expect("never shut down"));
+        }
+        assert!(arrivals.iter().all(|a| a.generation == 0));
+        assert_eq!(arrivals.iter().filter(|a| a.is_leader).count(), 1);
+        assert_eq!(barrier.generation(), 1);
+    });
+}
+
+#[test]
+fn reuse_across_two_generations() {
+    builder(2).check(|| {
+        let barrier = cell(2);
+        let data = Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
+        let party = |me: usize, barrier: Arc<BarrierCell>, data: Arc<[AtomicUsize; 2]>| {
+            let mut arrivals = Vec::new();
+            for round in 1..=2 {
+                data[me].store(round, Ordering::Relaxed);
+                arrivals.push(barrier.wait(0).expect("never shut down"));
+                assert!(
+                    data[1 - me].load(Ordering::Relaxed) >= round,
+                    "the other party's write before the barrier is visible after it"
+                );
+            }
+            arrivals
+        };
+        let helper = {
+            let (barrier, data) = (Arc::clone(&barrier), Arc::clone(&data));
+            thread::spawn(move || party(1, barrier, data))
+        };
+        let mine = party(0, Arc::clone(&barrier), data);
+        let theirs = helper.join().expect("no panic");
+        for round in 0..2 {
+            assert_eq!(mine[round].generation, round as u64);
+            assert_eq!(theirs[round].generation, round as u64);
+            assert!(mine[round].is_leader ^ theirs[round].is_leader);
+        }
+        assert_eq!(barrier.generation(), 2);
+    });
+}
+
+#[test]
+fn rollback_races_last_arrival() {
+    builder(3).check(|| {
+        let barrier = cell(2);
+        // This thread arrives, then "times out" while the other party arrives.
+        let arrival = barrier.arrive().expect("not shut down");
+        assert_eq!(
+            arrival,
+            Arrival {
+                generation: 0,
+                is_leader: false
+            }
+        );
+        let other = Arc::clone(&barrier);
+        let helper = thread::spawn(move || other.wait(0));
+        let mine = if barrier.try_cancel_arrival(arrival.generation) {
+            // Clean rollback: the other party's arrival alone cannot have completed the
+            // generation, so it is (or will be) waiting; a fresh wait completes it.
+            assert_eq!(
+                barrier.generation(),
+                0,
+                "a successful rollback leaves the generation uncompleted"
+            );
+            barrier.wait(0).expect("never shut down")
+        } else {
+            // The other party arrived first and led: the arrival stands.
+            barrier.await_arrival(arrival, 0).expect("never shut down")
+        };
+        let theirs = helper.join().expect("no panic").expect("never shut down");
+        assert_eq!((mine.generation, theirs.generation), (0, 0));
+        assert!(mine.is_leader ^ theirs.is_leader, "exactly one leader");
+        assert_eq!(barrier.generation(), 1, "exactly one generation completed");
+        assert_eq!(barrier.waiting(), 0, "no arrival left counted");
+    });
+}
+
+#[test]
+fn shutdown_wakes_a_parked_waiter() {
+    builder(3).check(|| {
+        let barrier = cell(2);
+        let other = Arc::clone(&barrier);
+        let waiter = thread::spawn(move || other.wait(0));
+        barrier.shutdown();
+        assert_eq!(
+            waiter.join().expect("no panic"),
+            Err(BarrierWaitError::ShutDown)
+        );
+        assert_eq!(barrier.wait(0), Err(BarrierWaitError::ShutDown));
+    });
+}
