@@ -1,0 +1,521 @@
+//! One client thread of a load run: picks operations by the mix, times each call, and
+//! keeps what it needs to check the engine's work afterwards.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Barrier;
+use std::time::Instant;
+
+use mabeam::auctions::{AuctionError, AuctionId, AuctionKind, AuctionSpec, Bid};
+use mabeam::pricing::PricingInput;
+use mabeam::{Engine, Error, Mode, Ticket};
+
+use super::args::RunLength;
+use super::histogram::Histogram;
+use super::mix::{Mix, Op};
+use super::rng::SplitMix64;
+
+/// Market categories (market keys and auction categories `0..CATEGORIES`).
+pub const CATEGORIES: u64 = 16;
+/// Reserve of every load auction.
+pub const RESERVE: u64 = 100;
+/// Minimum increment of every load auction.
+pub const INCREMENT: u64 = 5;
+/// How many of its most recent auctions a client bids on.
+pub const WINDOW: usize = 8;
+/// One bid in this many is deliberately below the minimum (a refusal by the rule).
+pub const LOW_BID_ONE_IN: u64 = 16;
+/// Most creates a client keeps in flight (sent, answer not yet taken): a client sends a
+/// create and goes on with its mix, taking answers as they arrive; the next create
+/// beyond this many waits for the oldest answer.
+pub const CREATES_IN_FLIGHT: usize = 4;
+/// A client publishes its progress every this many operations.
+const PROGRESS_EVERY: u64 = 256;
+
+/// The seller id of client `client` (never equal to a bidder id).
+pub fn seller_id(client: usize) -> u64 {
+    client as u64 + 1
+}
+
+/// The bidder id of client `client`: bidders and sellers are disjoint, so no bid is
+/// refused as the seller's own.
+pub fn bidder_id(client: usize) -> u64 {
+    (1 << 32) + client as u64
+}
+
+/// The spec of a load auction: English, sold by `client`, in `category`, no deadline
+/// (so it stays open and is still there to be counted after the run).
+pub fn auction_spec(client: usize, category: u64) -> AuctionSpec {
+    AuctionSpec {
+        kind: AuctionKind::English {
+            reserve: RESERVE,
+            min_increment: INCREMENT,
+        },
+        seller: seller_id(client),
+        category: category as u32,
+        deadline: None,
+        buy_now: None,
+    }
+}
+
+/// Why an operation did not succeed (the discriminant indexes [`Failures`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The engine's mailbox stayed full for the whole send timeout.
+    Busy,
+    /// The engine had shut down.
+    ShutDown,
+    /// Another engine error (a handler failure, a timeout).
+    Engine,
+    /// A create refused by the engine's rules (e.g. too many open auctions).
+    Refused,
+    /// A bid answered other than the auction's rule had to answer (centralized, where
+    /// the client sees the verdict).
+    WrongVerdict,
+    /// An acknowledged create or sent bid that the check after the run did not find
+    /// applied (lost, or applied other than the rule says).
+    Unconfirmed,
+    /// A read that found nothing, though its key was written before the clock started.
+    Missing,
+}
+
+impl Failure {
+    /// Every kind, in report order.
+    pub const ALL: [Failure; 7] = [
+        Failure::Busy,
+        Failure::ShutDown,
+        Failure::Engine,
+        Failure::Refused,
+        Failure::WrongVerdict,
+        Failure::Unconfirmed,
+        Failure::Missing,
+    ];
+
+    /// A short name for the report.
+    pub fn name(self) -> &'static str {
+        match self {
+            Failure::Busy => "busy",
+            Failure::ShutDown => "shut down",
+            Failure::Engine => "engine error",
+            Failure::Refused => "create refused",
+            Failure::WrongVerdict => "bid answered against the rule",
+            Failure::Unconfirmed => "not found applied by the check",
+            Failure::Missing => "read missed",
+        }
+    }
+
+    fn of_engine(e: Error) -> Failure {
+        match e {
+            Error::Busy => Failure::Busy,
+            Error::ShutDown => Failure::ShutDown,
+            _ => Failure::Engine,
+        }
+    }
+}
+
+/// Commands a call that failed with engine error `e` made a shard apply: a handler
+/// failure (`Internal`) was applied and counted; a refused send or a shutdown was not.
+fn applied_despite(e: Error) -> u64 {
+    u64::from(matches!(e, Error::Internal(_)))
+}
+
+/// Counts of failures by kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Failures([u64; Failure::ALL.len()]);
+
+impl Failures {
+    /// Counts one failure of `kind`.
+    pub fn add(&mut self, kind: Failure, n: u64) {
+        self.0[kind as usize] += n;
+    }
+
+    /// The count of `kind`.
+    pub fn get(&self, kind: Failure) -> u64 {
+        self.0[kind as usize]
+    }
+
+    /// Adds every count of `other`.
+    pub fn merge(&mut self, other: &Failures) {
+        for (a, b) in self.0.iter_mut().zip(other.0) {
+            *a += b;
+        }
+    }
+
+    /// All failures.
+    pub fn total(&self) -> u64 {
+        self.0.iter().sum()
+    }
+}
+
+/// What one client did.
+#[derive(Debug, Clone)]
+pub struct ClientReport {
+    /// Latency of every operation, by [`Op::index`].
+    pub latency: [Histogram; 4],
+    /// Operations that succeeded as far as the client can tell, by [`Op::index`]. A
+    /// sharded bid counts here once sent; the check after the run confirms it.
+    pub succeeded: [u64; 4],
+    /// Operations that failed, by reason.
+    pub failures: Failures,
+    /// Commands this client made the engine apply (each create, each bid sent, and in
+    /// the centralized shape each read, which is a round trip there).
+    pub commands: u64,
+    /// Auctions this client created (including its setup auction).
+    pub auctions: u64,
+    /// Bids sent.
+    pub bids: u64,
+    /// Bids the auctions' rule had to accept (the client's own auctions only get its own
+    /// bids, so it knows each auction's minimum exactly).
+    pub bids_to_accept: u64,
+    /// When the client started its first operation (right after the start barrier).
+    pub started: Instant,
+    /// When the client finished its last operation and had every create's answer.
+    pub finished: Instant,
+}
+
+/// What every client of a run shares.
+pub struct RunShared<'a> {
+    /// The engine under test.
+    pub engine: &'a Engine,
+    /// The operation mix.
+    pub mix: Mix,
+    /// How long each client runs.
+    pub length: RunLength,
+    /// The run's seed.
+    pub seed: u64,
+    /// Pricing inputs calculated before the clock started.
+    pub pricing: &'a [PricingInput],
+    /// Every client and the coordinator wait here, so they all start together.
+    pub start: &'a Barrier,
+}
+
+/// What a centralized bid's round trip answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Accepted,
+    TooLow,
+    OtherRefusal,
+}
+
+/// One of the client's recent auctions and the least amount its rule accepts next.
+#[derive(Debug, Clone, Copy)]
+struct Recent {
+    id: AuctionId,
+    minimum: u64,
+}
+
+/// A create whose answer has not been taken yet.
+struct PendingCreate {
+    ticket: Ticket<Result<AuctionId, AuctionError>>,
+    sent: Instant,
+}
+
+/// A client's state during the run.
+struct Client<'a> {
+    index: usize,
+    centralized: bool,
+    shared: &'a RunShared<'a>,
+    rng: SplitMix64,
+    /// Up to [`WINDOW`] recent auctions; `oldest` is the next to replace when full.
+    recent: Vec<Recent>,
+    oldest: usize,
+    /// Creates sent and not yet answered, at most [`CREATES_IN_FLIGHT`].
+    pending: VecDeque<PendingCreate>,
+    report: ClientReport,
+}
+
+/// Runs client `index` to the end of the run. `first_auction` was created for it
+/// before the clock started, so it can bid from its first operation. `progress` gets
+/// the client's completed operation count now and then.
+pub fn run_client(
+    shared: &RunShared<'_>,
+    index: usize,
+    first_auction: AuctionId,
+    progress: &AtomicU64,
+) -> ClientReport {
+    let mut client = Client {
+        index,
+        centralized: shared.engine.mode() == Mode::Centralized,
+        shared,
+        rng: SplitMix64::for_client(shared.seed, index),
+        recent: Vec::with_capacity(WINDOW),
+        oldest: 0,
+        pending: VecDeque::with_capacity(CREATES_IN_FLIGHT + 1),
+        report: ClientReport {
+            latency: Default::default(),
+            succeeded: [0; 4],
+            failures: Failures::default(),
+            commands: 0,
+            auctions: 1,
+            bids: 0,
+            bids_to_accept: 0,
+            started: Instant::now(),
+            finished: Instant::now(),
+        },
+    };
+    client.recent.push(Recent {
+        id: first_auction,
+        minimum: RESERVE,
+    });
+
+    shared.start.wait();
+    client.report.started = Instant::now();
+    let deadline = match shared.length {
+        RunLength::Duration(d) => Some(client.report.started + d),
+        RunLength::Ops(_) => None,
+    };
+    let limit = match shared.length {
+        RunLength::Ops(n) => n,
+        RunLength::Duration(_) => u64::MAX,
+    };
+    let mut done = 0u64;
+    while done < limit {
+        let op = shared.mix.pick(client.rng.next_u64());
+        let ended = match op {
+            Op::CreateAuction => client.create(),
+            Op::PlaceBid => client.bid(),
+            Op::GetMarketState => client.read_market(),
+            Op::GetCachedPricing => client.read_pricing(),
+        };
+        client.take_answers(ended);
+        done += 1;
+        if done % PROGRESS_EVERY == 0 {
+            progress.store(done, Ordering::Relaxed);
+        }
+        if deadline.is_some_and(|d| ended >= d) {
+            break;
+        }
+    }
+    while !client.pending.is_empty() {
+        client.wait_oldest();
+    }
+    progress.store(done, Ordering::Relaxed);
+    client.report.finished = Instant::now();
+    client.report
+}
+
+impl Client<'_> {
+    /// Records one operation's latency and outcome.
+    fn record(&mut self, op: Op, began: Instant, ended: Instant, outcome: Result<(), Failure>) {
+        let nanos = u64::try_from((ended - began).as_nanos()).unwrap_or(u64::MAX);
+        self.report.latency[op.index()].record(nanos);
+        match outcome {
+            Ok(()) => self.report.succeeded[op.index()] += 1,
+            Err(kind) => self.report.failures.add(kind, 1),
+        }
+    }
+
+    /// Sends a create; waits for the oldest create's answer if more than
+    /// [`CREATES_IN_FLIGHT`] are pending. Returns when the client is done with it.
+    fn create(&mut self) -> Instant {
+        let spec = auction_spec(self.index, self.rng.below(CATEGORIES));
+        let sent = Instant::now();
+        let ticket = self.shared.engine.auctions().create(spec);
+        self.pending.push_back(PendingCreate { ticket, sent });
+        if self.pending.len() > CREATES_IN_FLIGHT {
+            self.wait_oldest()
+        } else {
+            Instant::now()
+        }
+    }
+
+    /// Takes every create answer that has arrived, as seen at `now`.
+    fn take_answers(&mut self, now: Instant) {
+        let mut i = 0;
+        while i < self.pending.len() {
+            if let Some(result) = self.pending[i].ticket.try_take() {
+                let sent = self.pending[i].sent;
+                self.pending.remove(i);
+                self.created(sent, now, result);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// Blocks until the oldest pending create is answered and takes the answer.
+    fn wait_oldest(&mut self) -> Instant {
+        let Some(PendingCreate { ticket, sent }) = self.pending.pop_front() else {
+            return Instant::now();
+        };
+        let result = ticket.wait();
+        let now = Instant::now();
+        self.created(sent, now, result);
+        now
+    }
+
+    /// Accounts for a create sent at `sent` and answered by `now`.
+    fn created(
+        &mut self,
+        sent: Instant,
+        now: Instant,
+        result: Result<Result<AuctionId, AuctionError>, Error>,
+    ) {
+        let outcome = match result {
+            Ok(Ok(id)) => {
+                self.report.commands += 1;
+                self.report.auctions += 1;
+                let entry = Recent {
+                    id,
+                    minimum: RESERVE,
+                };
+                if self.recent.len() < WINDOW {
+                    self.recent.push(entry);
+                } else {
+                    self.recent[self.oldest] = entry;
+                    self.oldest = (self.oldest + 1) % WINDOW;
+                }
+                Ok(())
+            }
+            Ok(Err(AuctionError::Engine(e))) | Err(e) => {
+                self.report.commands += applied_despite(e);
+                Err(Failure::of_engine(e))
+            }
+            Ok(Err(_refused)) => {
+                self.report.commands += 1;
+                Err(Failure::Refused)
+            }
+        };
+        self.record(Op::CreateAuction, sent, now, outcome);
+    }
+
+    /// Bids on one of the recent auctions without waiting (centralized: the call is a
+    /// round trip and returns the rule's verdict).
+    fn bid(&mut self) -> Instant {
+        let slot = self.rng.below(self.recent.len() as u64) as usize;
+        let low = self.rng.below(LOW_BID_ONE_IN) == 0;
+        let target = self.recent[slot];
+        let amount = if low {
+            target.minimum - 1
+        } else {
+            target.minimum + self.rng.below(INCREMENT + 3)
+        };
+        let bid = Bid {
+            bidder: bidder_id(self.index),
+            amount,
+            bundle: 0,
+        };
+        let began = Instant::now();
+        let result = self.shared.engine.auctions().bid_nowait(target.id, bid);
+        let ended = Instant::now();
+        // Sharded: Ok means sent (the check after the run confirms it was applied).
+        // Centralized: a round trip, so the rule's verdict is here.
+        let verdict = match result {
+            Ok(()) => Ok(Verdict::Accepted),
+            Err(AuctionError::Engine(e)) => Err(e),
+            Err(AuctionError::BidTooLow { .. }) => Ok(Verdict::TooLow),
+            Err(_) => Ok(Verdict::OtherRefusal),
+        };
+        let outcome = match verdict {
+            Ok(verdict) => {
+                self.report.commands += 1;
+                self.report.bids += 1;
+                if !low {
+                    self.report.bids_to_accept += 1;
+                    self.recent[slot].minimum = amount + INCREMENT;
+                }
+                let expected = if low {
+                    Verdict::TooLow
+                } else {
+                    Verdict::Accepted
+                };
+                if !self.centralized || verdict == expected {
+                    Ok(())
+                } else {
+                    Err(Failure::WrongVerdict)
+                }
+            }
+            Err(e) => {
+                self.report.commands += applied_despite(e);
+                Err(Failure::of_engine(e))
+            }
+        };
+        self.record(Op::PlaceBid, began, ended, outcome);
+        ended
+    }
+
+    /// Reads the market state of a random category (a snapshot read when sharded).
+    fn read_market(&mut self) -> Instant {
+        let key = self.rng.below(CATEGORIES);
+        let began = Instant::now();
+        let result = self.shared.engine.market().state(key);
+        let ended = Instant::now();
+        let outcome = self.read_outcome(result.map(|s| s.is_some()));
+        self.record(Op::GetMarketState, began, ended, outcome);
+        ended
+    }
+
+    /// Reads the cached pricing of a random input (a snapshot read when sharded).
+    fn read_pricing(&mut self) -> Instant {
+        let inputs = self.shared.pricing;
+        let input = &inputs[self.rng.below(inputs.len() as u64) as usize];
+        let began = Instant::now();
+        let result = self.shared.engine.pricing().cached(input);
+        let ended = Instant::now();
+        let outcome = self.read_outcome(result.map(|p| p.is_some()));
+        self.record(Op::GetCachedPricing, began, ended, outcome);
+        ended
+    }
+
+    /// The outcome of a read that found (`Ok(true)`) or missed (`Ok(false)`) its key.
+    fn read_outcome(&mut self, result: Result<bool, Error>) -> Result<(), Failure> {
+        match result {
+            Ok(found) => {
+                // In the centralized shape a read is a round trip: one command.
+                self.report.commands += u64::from(self.centralized);
+                if found {
+                    Ok(())
+                } else {
+                    Err(Failure::Missing)
+                }
+            }
+            Err(e) => {
+                if self.centralized {
+                    self.report.commands += applied_despite(e);
+                }
+                Err(Failure::of_engine(e))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sellers_and_bidders_are_disjoint() {
+        for c in [0, 1, 49, 4095] {
+            for d in [0, 1, 49, 4095] {
+                assert_ne!(seller_id(c), bidder_id(d));
+            }
+        }
+    }
+
+    #[test]
+    fn failure_discriminants_index_all() {
+        for (i, kind) in Failure::ALL.into_iter().enumerate() {
+            assert_eq!(kind as usize, i);
+        }
+    }
+
+    #[test]
+    fn failures_count_by_kind() {
+        let mut f = Failures::default();
+        f.add(Failure::Busy, 2);
+        f.add(Failure::Missing, 1);
+        let mut g = Failures::default();
+        g.add(Failure::Busy, 1);
+        g.merge(&f);
+        assert_eq!(g.get(Failure::Busy), 3);
+        assert_eq!(g.get(Failure::Missing), 1);
+        assert_eq!(g.get(Failure::Refused), 0);
+        assert_eq!(g.total(), 4);
+    }
+
+    #[test]
+    fn the_load_spec_is_valid() {
+        assert_eq!(auction_spec(3, 15).validate(0), Ok(()));
+        assert_eq!(auction_spec(3, 15).category, 15);
+    }
+}

@@ -1,0 +1,340 @@
+//! One preset's run: start the engine, set up before the clock, run the clients, stop
+//! the clock once every accepted write is applied, then check what the engine did.
+
+use std::fmt;
+use std::sync::atomic::AtomicU64;
+use std::sync::Barrier;
+use std::time::{Duration, Instant};
+
+use crossbeam::utils::CachePadded;
+use mabeam::auctions::{AuctionFilter, BookLimits};
+use mabeam::market::MarketUpdate;
+use mabeam::pricing::PricingInput;
+use mabeam::{Config, Engine, StartError};
+
+use super::args::{LoadArgs, Preset, RunLength};
+use super::client::{auction_spec, run_client, ClientReport, Failure, Failures, RunShared};
+use super::client::{CATEGORIES, RESERVE};
+use super::histogram::Histogram;
+use super::mix::Op;
+use super::progress::Progress;
+
+/// Pricing inputs calculated before the clock starts (reads pick among them).
+pub const PRICING_INPUTS: usize = 16;
+/// Most open auctions per shard in a load run. The engine's default (65 536) is less
+/// than a long run creates, and load auctions never end (no deadline), so an `--ops`
+/// run gets room for every create it could make, and a `--duration` run this many. A
+/// create beyond it is refused and reported as a failure ("create refused"). An open
+/// auction costs about 1 KB here (book entry, status record, table growth; measured
+/// with 72 000 auctions), so this bound is about 1 GB per shard.
+pub const LOAD_MAX_OPEN: usize = 1 << 20;
+
+/// Why a preset could not be run (setup or teardown failed; per-operation failures are
+/// results, not errors).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunError {
+    /// The engine did not start.
+    Start(StartError),
+    /// A setup or teardown step failed; `error` says how.
+    Step {
+        /// The step.
+        step: &'static str,
+        /// What went wrong.
+        error: String,
+    },
+    /// A client thread panicked (a bug of the load tool).
+    ClientPanicked,
+}
+
+impl fmt::Display for RunError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RunError::Start(e) => write!(f, "the engine did not start: {e}"),
+            RunError::Step { step, error } => write!(f, "{step} failed: {error}"),
+            RunError::ClientPanicked => write!(f, "a client thread panicked"),
+        }
+    }
+}
+
+impl std::error::Error for RunError {}
+
+fn step<T, E: fmt::Display>(step: &'static str, r: Result<T, E>) -> Result<T, RunError> {
+    r.map_err(|e| RunError::Step {
+        step,
+        error: e.to_string(),
+    })
+}
+
+/// The value of a ticketed call that must succeed: an engine error or a refusal fails
+/// step `what`.
+fn answered<T, E: fmt::Display>(
+    what: &'static str,
+    r: Result<Result<T, E>, mabeam::Error>,
+) -> Result<T, RunError> {
+    match r {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => step(what, Err(e)),
+        Err(e) => step(what, Err(e)),
+    }
+}
+
+/// What the check after the run found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Check {
+    /// Commands sent to the engine over the whole life of the preset's engine (setup,
+    /// run, flushes, checks), counted by the tool.
+    pub commands_sent: u64,
+    /// Commands the engine applied, from its shutdown report.
+    pub commands_applied: u64,
+    /// Handler panics reported at shutdown.
+    pub handler_panics: u64,
+    /// Auctions the clients created (setup and run).
+    pub auctions_created: u64,
+    /// Open auctions found after the run.
+    pub auctions_found: u64,
+    /// Bids sent.
+    pub bids_sent: u64,
+    /// Bids the rule had to accept.
+    pub bids_to_accept: u64,
+    /// Sum of the auctions' bid counts after the run.
+    pub bids_accepted: u64,
+}
+
+impl Check {
+    /// True if the engine did exactly what it was asked.
+    pub fn passed(&self) -> bool {
+        self.commands_sent == self.commands_applied
+            && self.handler_panics == 0
+            && self.auctions_created == self.auctions_found
+            && self.bids_to_accept == self.bids_accepted
+    }
+
+    /// Operations the check shows did not happen as acknowledged: commands missing
+    /// from the shutdown report, auctions missing, and bids the rule had to accept that
+    /// are not in the auctions' counts (or extra ones).
+    fn unaccounted(&self) -> (u64, u64) {
+        let lost = self.commands_sent.saturating_sub(self.commands_applied);
+        let creates = self.auctions_created.saturating_sub(self.auctions_found);
+        let bids = self.bids_to_accept.abs_diff(self.bids_accepted);
+        (creates, bids.max(lost.saturating_sub(creates)))
+    }
+}
+
+/// The results of one preset.
+#[derive(Debug, Clone)]
+pub struct RunResult {
+    /// Which preset.
+    pub preset: Preset,
+    /// Client threads.
+    pub clients: usize,
+    /// Shards of the engine.
+    pub shards: usize,
+    /// Latency by [`Op::index`].
+    pub latency: [Histogram; 4],
+    /// Operations run.
+    pub ops: u64,
+    /// Operations that succeeded (after the check).
+    pub succeeded: u64,
+    /// Failures by reason (after the check).
+    pub failures: Failures,
+    /// From the start until every accepted write was applied (flush returned).
+    pub end_to_end: Duration,
+    /// From the start until the last client finished.
+    pub client_side: Duration,
+    /// What the check found.
+    pub check: Check,
+}
+
+impl RunResult {
+    /// Operations per second, end to end.
+    pub fn ops_per_sec(&self) -> f64 {
+        self.ops as f64 / self.end_to_end.as_secs_f64().max(1e-9)
+    }
+
+    /// Operations per second, until the last client finished.
+    pub fn ops_per_sec_client_side(&self) -> f64 {
+        self.ops as f64 / self.client_side.as_secs_f64().max(1e-9)
+    }
+
+    /// Succeeded / run, 1.0 for an empty run.
+    pub fn success_rate(&self) -> f64 {
+        if self.ops == 0 {
+            1.0
+        } else {
+            self.succeeded as f64 / self.ops as f64
+        }
+    }
+}
+
+/// The engine configuration of `preset`.
+fn config(preset: Preset, args: &LoadArgs) -> Config {
+    let mut config = match preset {
+        Preset::Sharded => Config {
+            shards: args.shards.unwrap_or(0),
+            ..Config::default()
+        },
+        Preset::Centralized => Config::centralized(),
+    };
+    // Enough open auctions for every create of an --ops run (one per operation at most,
+    // plus the setup auction), within LOAD_MAX_OPEN.
+    let needed = match args.length {
+        RunLength::Ops(n) => (args.clients as u64).saturating_mul(n.saturating_add(1)),
+        RunLength::Duration(_) => LOAD_MAX_OPEN as u64,
+    };
+    let default = BookLimits::default().max_open;
+    config.economics.auctions.max_open = (needed.min(LOAD_MAX_OPEN as u64) as usize).max(default);
+    config
+}
+
+/// The pricing inputs the reads look up: 16 short price histories.
+pub fn pricing_inputs() -> Vec<PricingInput> {
+    (0..PRICING_INPUTS)
+        .map(|i| {
+            let base = 100.0 + 10.0 * i as f64;
+            PricingInput {
+                recent_prices: vec![base, base * 1.02, base * (0.95 + 0.01 * i as f64)],
+                demand: 1.0 + i as f64,
+                supply: 2.0,
+                base_price: base,
+            }
+        })
+        .collect()
+}
+
+/// Runs `preset` with `args`; `progress` draws the progress bar (or nothing).
+pub fn run_preset(
+    preset: Preset,
+    args: &LoadArgs,
+    progress: &Progress,
+) -> Result<RunResult, RunError> {
+    let engine = Engine::start(config(preset, args)).map_err(RunError::Start)?;
+    let shards = engine.shards();
+    let flush_commands = 2 * shards as u64;
+    let mut sent = 0u64;
+
+    // Setup, before the clock: every read's key exists, every client has an auction.
+    for key in 0..CATEGORIES {
+        let update = MarketUpdate {
+            key,
+            price: RESERVE + key,
+            volume: 1,
+        };
+        answered("market setup", engine.market().update_acked(update).wait())?;
+        sent += 1;
+    }
+    let inputs = pricing_inputs();
+    for input in &inputs {
+        answered("pricing setup", engine.pricing().calculate(input).wait())?;
+        sent += 1;
+    }
+    let mut first_auctions = Vec::with_capacity(args.clients);
+    for client in 0..args.clients {
+        let spec = auction_spec(client, client as u64 % CATEGORIES);
+        let id = answered("auction setup", engine.auctions().create(spec).wait())?;
+        first_auctions.push(id);
+        sent += 1;
+    }
+    step("setup flush", engine.flush())?;
+    sent += flush_commands;
+
+    let barrier = Barrier::new(args.clients + 1);
+    let shared = RunShared {
+        engine: &engine,
+        mix: args.mix,
+        length: args.length,
+        seed: args.seed,
+        pricing: &inputs,
+        start: &barrier,
+    };
+    let counters: Vec<CachePadded<AtomicU64>> = (0..args.clients)
+        .map(|_| CachePadded::new(AtomicU64::new(0)))
+        .collect();
+    let (reports, start, end) = std::thread::scope(|s| {
+        let handles: Vec<_> = first_auctions
+            .iter()
+            .zip(&counters)
+            .enumerate()
+            .map(|(index, (&first, counter))| {
+                let shared = &shared;
+                s.spawn(move || run_client(shared, index, first, counter))
+            })
+            .collect();
+        barrier.wait();
+        let bar = progress.start(s, preset, Instant::now(), &counters);
+        let reports: Result<Vec<ClientReport>, RunError> = handles
+            .into_iter()
+            .map(|h| h.join().map_err(|_| RunError::ClientPanicked))
+            .collect();
+        // Stop the clock only when every accepted write has been applied.
+        let flushed = engine.flush();
+        let end = Instant::now();
+        drop(bar);
+        reports.and_then(|r| {
+            step("final flush", flushed)?;
+            // The clock started when the first client started.
+            let start = r.iter().map(|c| c.started).min().unwrap_or(end);
+            Ok((r, start, end))
+        })
+    })?;
+    sent += flush_commands;
+
+    // Check: every create produced an auction, every bid was applied by the rule.
+    let open = step(
+        "auction check",
+        engine.auctions().list_active(AuctionFilter::default()),
+    )?;
+    if preset == Preset::Centralized {
+        sent += 1; // list_active is a round trip there
+    }
+    let report = engine.shutdown();
+
+    let mut latency: [Histogram; 4] = Default::default();
+    let mut succeeded = [0u64; 4];
+    let mut failures = Failures::default();
+    let mut check = Check {
+        commands_sent: sent,
+        commands_applied: report.applied(),
+        handler_panics: report.shards.iter().map(|s| s.panics).sum(),
+        auctions_created: 0,
+        auctions_found: open.len() as u64,
+        bids_sent: 0,
+        bids_to_accept: 0,
+        bids_accepted: open.iter().map(|s| u64::from(s.bid_count)).sum(),
+    };
+    let mut client_end = start;
+    for r in &reports {
+        for (all, mine) in latency.iter_mut().zip(&r.latency) {
+            all.merge(mine);
+        }
+        for (all, mine) in succeeded.iter_mut().zip(r.succeeded) {
+            *all += mine;
+        }
+        failures.merge(&r.failures);
+        check.commands_sent += r.commands;
+        check.auctions_created += r.auctions;
+        check.bids_sent += r.bids;
+        check.bids_to_accept += r.bids_to_accept;
+        client_end = client_end.max(r.finished);
+    }
+    // What the check shows missing is moved from success to failure.
+    let (lost_creates, lost_bids) = check.unaccounted();
+    let lost_creates = lost_creates.min(succeeded[Op::CreateAuction.index()]);
+    let lost_bids = lost_bids.min(succeeded[Op::PlaceBid.index()]);
+    succeeded[Op::CreateAuction.index()] -= lost_creates;
+    succeeded[Op::PlaceBid.index()] -= lost_bids;
+    failures.add(Failure::Unconfirmed, lost_creates + lost_bids);
+
+    let ops = latency.iter().map(Histogram::count).sum();
+    Ok(RunResult {
+        preset,
+        clients: args.clients,
+        shards,
+        latency,
+        ops,
+        succeeded: succeeded.iter().sum(),
+        failures,
+        end_to_end: end - start,
+        client_side: client_end - start,
+        check,
+    })
+}
