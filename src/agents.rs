@@ -30,7 +30,10 @@ impl<'e> Agents<'e> {
 
     fn send_update(&self, id: u64, state: AgentState, mode: SendMode) -> Result<(), AgentError> {
         if self.inner.centralized() {
-            return self.update_acked(id, state).wait()?.map(drop);
+            // The round trip of the GenServer shape; like the sharded form, a
+            // fire-and-forget write reports engine failures only.
+            let _rule_answer = self.update_acked(id, state).wait()?;
+            return Ok(());
         }
         let cmd = Command::Agent(AgentCommand::Update {
             id,

@@ -113,11 +113,15 @@ impl<'e> Auctions<'e> {
 
     /// Places a bid without waiting for the answer (the original's `place_bid_async`).
     /// A refusal by the auction's rule is applied (and counted) like any answer, just
-    /// not reported back. Waits up to `Config::send_timeout` for mailbox space.
+    /// not reported back; the errors returned are an id that cannot exist (`NotFound`)
+    /// and engine failures. Waits up to `Config::send_timeout` for mailbox space.
     pub fn bid_nowait(&self, id: AuctionId, bid: Bid) -> Result<(), AuctionError> {
         let shard = self.shard(id).ok_or(AuctionError::NotFound { id })?;
         if self.inner.centralized() {
-            return self.bid(id, bid).wait()?.map(drop);
+            // The round trip of the GenServer shape; like the sharded form, the rule's
+            // answer is not reported.
+            let _rule_answer = self.bid(id, bid).wait()?;
+            return Ok(());
         }
         let cmd = Command::Economics(EconomicsCommand::Bid {
             id,

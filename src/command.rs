@@ -27,6 +27,10 @@ pub(crate) enum Command {
     Agent(AgentCommand),
     /// An auction, market or pricing-cache command.
     Economics(crate::economics::EconomicsCommand),
+    /// A coordination-session command.
+    Coordination(crate::coordination::CoordinationCommand),
+    /// An events command (subscriptions, host events, history).
+    Events(crate::events::EventCommand),
 }
 
 /// Registry commands; `lease` is the token of the [`Lease`](crate::Lease) that asks.
@@ -72,4 +76,8 @@ pub(crate) enum AgentCommand {
         id: u64,
         reply: Reply<Option<AgentSnapshot>>,
     },
+    /// From a coordination session's shard: the agent takes part in `session`.
+    JoinSession { id: u64, session: u64 },
+    /// From a coordination session's shard: `session` has ended.
+    LeaveSession { id: u64, session: u64 },
 }

@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use crate::clock::Clock;
+use crate::coordination::CoordinationConfig;
 use crate::economics::EconomicsConfig;
+use crate::events::EventsConfig;
 
 /// How the engine is laid out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,8 +46,11 @@ pub struct Config {
     /// How long an idle shard spins on its mailbox before it blocks (a wake from a
     /// blocked `recv` costs several microseconds here).
     pub idle_spin: Duration,
-    /// How many spin iterations a ticket waiter makes before it parks.
-    pub ticket_spin: u32,
+    /// How long a ticket waiter spins before it parks (a park/unpark wake costs several
+    /// microseconds here; a shard usually answers in about one). At most half the
+    /// cores' worth of waiters spin at once, process-wide; the others park at once, so
+    /// many waiting clients never starve the shard threads. Zero parks at once.
+    pub ticket_spin: Duration,
     /// Most registry entries per shard (`RegistryError::Full` beyond).
     pub registry_capacity: usize,
     /// Most agents per shard (`AgentError::Full` beyond).
@@ -56,6 +61,16 @@ pub struct Config {
     pub task_workers: usize,
     /// Jobs the task pool queues; a spawn beyond it resolves with `Busy`.
     pub task_queue: usize,
+    /// Event history and subscription bounds.
+    pub events: EventsConfig,
+    /// Coordination-session bounds.
+    pub coordination: CoordinationConfig,
+    /// Most barriers at once.
+    pub max_barriers: usize,
+    /// Spin iterations a barrier waiter makes before it parks, for barriers with no more
+    /// parties than cores. A barrier with more parties than cores does not spin: a
+    /// spinning waiter would hold the core a missing party needs.
+    pub barrier_spin: u32,
     /// The engine's clock.
     pub clock: Clock,
 }
@@ -70,12 +85,16 @@ impl Default for Config {
             send_timeout: Duration::from_secs(1),
             batch_size: 256,
             idle_spin: Duration::from_micros(50),
-            ticket_spin: 20_000,
+            ticket_spin: Duration::from_micros(20),
             registry_capacity: 1 << 20,
             agent_capacity: 1 << 20,
             economics: EconomicsConfig::default(),
             task_workers: 2,
             task_queue: 4096,
+            events: EventsConfig::default(),
+            coordination: CoordinationConfig::default(),
+            max_barriers: 65_536,
+            barrier_spin: 4_000,
             clock: Clock::default(),
         }
     }

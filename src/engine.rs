@@ -12,11 +12,14 @@ use mabeam_shards::table::TableReader;
 
 use crate::agents::Agents;
 use crate::auctions::Auctions;
+use crate::barriers::{BarrierMap, Barriers};
 use crate::batch::BatchWriter;
 use crate::clock::Clock;
 use crate::command::Command;
 use crate::config::{Config, Mode};
+use crate::coordination::{Coordination, CoordinationShard, CoordinationShared};
 use crate::economics::{EconomicsPort, EconomicsShard};
+use crate::events::{EventSink, Events, EventsShared};
 use crate::interner::Interner;
 use crate::market::Market;
 use crate::pricing::PricingService;
@@ -25,6 +28,7 @@ use crate::shard::{Shard, ShardReport, ShardStats};
 use crate::tasks::{TaskPool, Tasks};
 use crate::ticket::{DropScope, Reply, Ticket};
 use crate::Error;
+use mabeam_shards::coordination::SESSION_STATUS_WORDS;
 
 /// Most shards an engine may have.
 pub const MAX_SHARDS: usize = 1024;
@@ -93,6 +97,7 @@ pub(crate) struct Port {
     pub registry: TableReader<REGISTRY_WORDS>,
     pub agents: TableReader<AGENT_WORDS>,
     pub economics: EconomicsPort,
+    pub coordination: TableReader<SESSION_STATUS_WORDS>,
     pub stats: Arc<ShardStats>,
 }
 
@@ -105,6 +110,11 @@ pub(crate) struct Inner {
     next_lease: AtomicU64,
     pub capabilities: Interner,
     pub tasks: TaskPool,
+    pub events: EventsShared,
+    pub coordination: CoordinationShared,
+    pub barriers: BarrierMap,
+    /// Cores available to this process at start.
+    pub cores: usize,
 }
 
 /// The shard of `n` that owns `key` (a stable 64-bit key): multiply-shift range
@@ -262,6 +272,7 @@ impl Engine {
             .map(|_| flume::bounded(config.mailbox_capacity))
             .collect();
         let peers: Arc<[Sender<Command>]> = mailboxes.iter().map(|(tx, _)| tx.clone()).collect();
+        let coordination_shared = CoordinationShared::new();
         let mut ports = Vec::with_capacity(n);
         let mut shards = Vec::with_capacity(n);
         for (index, (tx, rx)) in mailboxes.into_iter().enumerate() {
@@ -271,6 +282,8 @@ impl Engine {
                 .map_err(|_| {
                     StartError::InvalidConfig("economics.market limits must be at least 1")
                 })?;
+            let (coordination, coordination_port) =
+                CoordinationShard::new(n, &config.coordination, &coordination_shared);
             let stats = Arc::new(ShardStats::default());
             ports.push(Port {
                 tx,
@@ -278,6 +291,7 @@ impl Engine {
                 registry: registry.reader(),
                 agents: agents.reader(),
                 economics: economics_port,
+                coordination: coordination_port,
                 stats: stats.clone(),
             });
             shards.push(Shard {
@@ -290,6 +304,8 @@ impl Engine {
                 registry,
                 agents,
                 economics,
+                coordination,
+                events: Some(EventSink::new(index, &config.events)),
                 peers: peers.clone(),
                 retry: Default::default(),
             });
@@ -304,6 +320,10 @@ impl Engine {
             next_lease: AtomicU64::new(1),
             capabilities: Interner::new(mabeam_shards::registry::MAX_CAPABILITIES),
             tasks,
+            events: EventsShared::new(),
+            coordination: coordination_shared,
+            barriers: BarrierMap::default(),
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
         });
         let (pin_tx, pin_rx) = flume::bounded(n);
         let mut threads = Vec::with_capacity(n);
@@ -437,6 +457,21 @@ impl Engine {
         Tasks::new(&self.inner)
     }
 
+    /// Events: subscriptions, host events, history.
+    pub fn events(&self) -> Events<'_> {
+        Events::new(&self.inner)
+    }
+
+    /// Coordination sessions.
+    pub fn coordination(&self) -> Coordination<'_> {
+        Coordination::new(&self.inner)
+    }
+
+    /// Barriers.
+    pub fn barriers(&self) -> Barriers<'_> {
+        Barriers::new(&self.inner)
+    }
+
     /// Fault injection for tests (stall a shard, make a handler panic). Not part of the
     /// supported API.
     #[doc(hidden)]
@@ -471,6 +506,7 @@ impl Engine {
             return report;
         }
         self.inner.shut.store(true, Ordering::SeqCst);
+        self.inner.barriers.shutdown();
         for port in &self.inner.ports {
             // The shard keeps draining, so a blocking send gets in.
             let _ = port.tx.send(Command::Shutdown);
@@ -480,18 +516,11 @@ impl Engine {
                 Ok(r) => report.shards.push(r),
                 // A shard thread only panics outside a handler if the engine has a bug;
                 // report what its counters say.
-                Err(_) => report.shards.push(ShardReport {
-                    shard: index,
-                    applied: self.inner.ports[index]
-                        .stats
-                        .applied
-                        .load(Ordering::Relaxed),
-                    panics: self.inner.ports[index].stats.panics.load(Ordering::Relaxed) + 1,
-                    batches: self.inner.ports[index]
-                        .stats
-                        .batches
-                        .load(Ordering::Relaxed),
-                }),
+                Err(_) => {
+                    let mut r = self.inner.ports[index].stats.report(index);
+                    r.panics += 1;
+                    report.shards.push(r);
+                }
             }
         }
         for shard in 0..self.inner.ports.len() {

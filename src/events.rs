@@ -1,22 +1,666 @@
-//! Events: what the services report, handed to the engine's event sink.
+//! Events: every service reports what happened as an [`Event`] on a dotted topic;
+//! hosts subscribe by pattern and publish their own.
+//!
+//! # How it works
+//!
+//! - Each shard keeps its own subscription index (a segment trie, so matching costs
+//!   grow with the topic's depth and the number of *matching* subscriptions, not with
+//!   unrelated ones) and its own bounded history ring. No lock is taken on the event
+//!   path: subscribing and unsubscribing are messages to every shard.
+//! - A subscriber has a bounded queue (`capacity` events). A shard hands it an event
+//!   with `try_send`: when the queue is full the event is dropped for that subscriber and
+//!   counted ([`Subscription::lagged`]); a shard or publisher never blocks on a
+//!   subscriber. A dropped subscription is removed from every shard.
+//! - Sequence numbers are per publishing shard and increase by one per event;
+//!   `(shard, seq)` identifies an event. Timestamps are engine clock nanoseconds at the
+//!   start of the batch that produced the event.
+//! - The history keeps the last `Config::events.history` events per shard (oldest
+//!   overwritten); [`Events::history`] queries it by pattern, time range and correlation
+//!   id.
+//!
+//! Topics the services publish: `registry.registered`, `registry.unregistered`,
+//! `agent.state.updated`, `auction.created`, `auction.bid`, `auction.closed`,
+//! `auction.cancelled`, `market.data.updated`, `coordination.initiated`,
+//! `coordination.completed`, `coordination.barrier.reached`.
 
-use mabeam_shards::auction::AuctionEvent;
+use std::borrow::Cow;
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use mabeam_shards::agents::AgentSnapshot;
+use mabeam_shards::auction::{Amount, AuctionEvent, AuctionId, AuctionStatus, Outcome};
 use mabeam_shards::market::MarketState;
+use mabeam_shards::registry::Name;
+use mabeam_shards::topic::{Pattern, PatternIndex, Topic, TopicError};
 
-/// A shard's event sink: services hand it what happened, in order.
-#[derive(Default)]
+use crate::command::Command;
+use crate::engine::{Inner, SendMode};
+use crate::ticket::Reply;
+use crate::Error;
+
+/// Bounds of the event system.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventsConfig {
+    /// Events kept per shard for [`Events::history`]; 0 keeps none.
+    pub history: usize,
+    /// Most subscriptions at once (a subscribe beyond returns `TooManySubscriptions`).
+    pub max_subscriptions: usize,
+    /// Largest subscriber queue a subscription may ask for.
+    pub max_queue: usize,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        Self {
+            history: 1024,
+            max_subscriptions: 4096,
+            max_queue: 1 << 20,
+        }
+    }
+}
+
+/// What an event says.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Payload {
+    /// `registry.registered`.
+    Registered {
+        /// The name.
+        name: Name,
+        /// Its handle.
+        handle: u64,
+    },
+    /// `registry.unregistered`.
+    Unregistered {
+        /// The name.
+        name: Name,
+        /// Its handle.
+        handle: u64,
+    },
+    /// `agent.state.updated`.
+    AgentUpdated(AgentSnapshot),
+    /// `auction.created`.
+    AuctionCreated(AuctionStatus),
+    /// `auction.bid`: an accepted bid (amount hidden for sealed kinds).
+    AuctionBid {
+        /// The auction.
+        auction: AuctionId,
+        /// The bidder.
+        bidder: u64,
+        /// The amount, `None` for sealed kinds.
+        amount: Option<Amount>,
+    },
+    /// `auction.closed`: closed by a call, a bid or its deadline, with its outcome.
+    AuctionClosed(Outcome),
+    /// `auction.cancelled`.
+    AuctionCancelled {
+        /// The auction.
+        auction: AuctionId,
+    },
+    /// `market.data.updated`.
+    MarketUpdated(MarketState),
+    /// `coordination.initiated`.
+    CoordinationInitiated {
+        /// The session.
+        session: u64,
+        /// Number of participants.
+        participants: u32,
+    },
+    /// `coordination.completed`.
+    CoordinationCompleted(mabeam_shards::coordination::Completion),
+    /// `coordination.barrier.reached`.
+    BarrierReached {
+        /// The barrier.
+        barrier: u64,
+        /// The generation that completed.
+        generation: u64,
+    },
+    /// A host's own event.
+    Host(Arc<[u8]>),
+}
+
+/// One event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// The dotted topic.
+    pub topic: Cow<'static, str>,
+    /// The shard that published it.
+    pub shard: u16,
+    /// Sequence number on that shard (increasing by one per event).
+    pub seq: u64,
+    /// Engine clock time, in nanoseconds.
+    pub timestamp: u64,
+    /// What the event is about: the auction, agent or session id for service events,
+    /// the host's id for its own.
+    pub correlation: Option<u64>,
+    /// What it says.
+    pub payload: Payload,
+}
+
+/// Why an events call was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventError {
+    /// The topic or pattern is malformed.
+    Topic(TopicError),
+    /// A subscription queue of 0 or above `Config::events.max_queue`.
+    InvalidCapacity {
+        /// The capacity asked for.
+        capacity: usize,
+    },
+    /// `Config::events.max_subscriptions` subscriptions exist.
+    TooManySubscriptions,
+    /// The subscription's sender side is gone (the engine shut down).
+    Disconnected,
+    /// `recv_timeout` ran out.
+    Timeout,
+    /// The engine could not carry out the call.
+    Engine(Error),
+}
+
+impl fmt::Display for EventError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Topic(e) => write!(f, "{e}"),
+            Self::InvalidCapacity { capacity } => {
+                write!(f, "invalid subscription queue capacity {capacity}")
+            }
+            Self::TooManySubscriptions => f.write_str("too many subscriptions"),
+            Self::Disconnected => f.write_str("the engine has shut down"),
+            Self::Timeout => f.write_str("timed out waiting for an event"),
+            Self::Engine(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for EventError {}
+
+impl From<Error> for EventError {
+    fn from(e: Error) -> Self {
+        Self::Engine(e)
+    }
+}
+
+impl From<TopicError> for EventError {
+    fn from(e: TopicError) -> Self {
+        Self::Topic(e)
+    }
+}
+
+/// A history query; every field that is set must match.
+#[derive(Debug, Clone, Default)]
+pub struct HistoryQuery {
+    /// Topic pattern (`a.b`, `a.*`, `a.**`, `**`).
+    pub pattern: Option<String>,
+    /// Earliest timestamp, inclusive.
+    pub from: Option<u64>,
+    /// Latest timestamp, inclusive.
+    pub to: Option<u64>,
+    /// Correlation id.
+    pub correlation: Option<u64>,
+    /// Most events returned (the newest ones); 0 means no limit beyond the history's.
+    pub limit: usize,
+}
+
+struct SubShared {
+    lagged: AtomicU64,
+}
+
+/// A subscriber as a shard holds it.
+#[derive(Clone)]
+pub(crate) struct Subscriber {
+    id: u64,
+    tx: flume::Sender<Event>,
+    shared: Arc<SubShared>,
+}
+
+/// Event commands.
+pub(crate) enum EventCommand {
+    Subscribe {
+        pattern: Pattern,
+        subscriber: Subscriber,
+        reply: Reply<()>,
+    },
+    Unsubscribe {
+        id: u64,
+    },
+    Publish {
+        topic: Topic,
+        payload: Arc<[u8]>,
+        correlation: Option<u64>,
+    },
+    /// A service event raised off the shards (a barrier's leader).
+    Raise {
+        topic: &'static str,
+        payload: Payload,
+        correlation: Option<u64>,
+    },
+    History {
+        pattern: Option<Pattern>,
+        query: HistoryQuery,
+        reply: Reply<Vec<Event>>,
+    },
+}
+
+/// A shard's side of the event system: its subscription index, history and sequence.
+///
+/// Invariants: `index` holds each live subscription of this shard exactly once;
+/// `history.len() <= history_cap`; `seq` is the number of events this shard produced.
 pub(crate) struct EventSink {
-    emitted: u64,
+    shard: u16,
+    seq: u64,
+    index: PatternIndex<Subscriber>,
+    subscribers: usize,
+    history: VecDeque<Event>,
+    history_cap: usize,
+    dead: Vec<u64>,
 }
 
 impl EventSink {
-    /// An auction transition.
-    pub(crate) fn auction(&mut self, _event: AuctionEvent, _now: u64) {
-        self.emitted += 1;
+    pub(crate) fn new(shard: usize, config: &EventsConfig) -> Self {
+        Self {
+            shard: shard as u16,
+            seq: 0,
+            index: PatternIndex::new(),
+            subscribers: 0,
+            history: VecDeque::with_capacity(config.history.min(1 << 16)),
+            history_cap: config.history,
+            dead: Vec::new(),
+        }
+    }
+
+    /// True if an event would go anywhere (a subscriber or the history).
+    #[inline]
+    fn wanted(&self) -> bool {
+        self.subscribers > 0 || self.history_cap > 0
+    }
+
+    /// Hands `payload` on `topic` to every matching subscriber and the history.
+    pub(crate) fn emit(
+        &mut self,
+        topic: Cow<'static, str>,
+        payload: Payload,
+        correlation: Option<u64>,
+        now: u64,
+    ) {
+        if !self.wanted() {
+            return;
+        }
+        self.seq += 1;
+        let event = Event {
+            topic,
+            shard: self.shard,
+            seq: self.seq,
+            timestamp: now,
+            correlation,
+            payload,
+        };
+        if self.subscribers > 0 {
+            let dead = &mut self.dead;
+            self.index
+                .for_each_match(&event.topic, |sub| match sub.tx.try_send(event.clone()) {
+                    Ok(()) => {}
+                    Err(flume::TrySendError::Full(_)) => {
+                        sub.shared.lagged.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(flume::TrySendError::Disconnected(_)) => dead.push(sub.id),
+                });
+            for id in std::mem::take(&mut self.dead) {
+                self.unsubscribe(id);
+            }
+        }
+        if self.history_cap > 0 {
+            if self.history.len() == self.history_cap {
+                self.history.pop_front();
+            }
+            self.history.push_back(event);
+        }
+    }
+
+    fn unsubscribe(&mut self, id: u64) {
+        if self.index.remove_where(|s| s.id == id) > 0 {
+            self.subscribers -= 1;
+        }
+    }
+
+    /// An auction transition (evictions are not events).
+    pub(crate) fn auction(&mut self, event: AuctionEvent, now: u64) {
+        if !self.wanted() {
+            return;
+        }
+        let (topic, payload, id) = match event {
+            AuctionEvent::Created(s) => ("auction.created", Payload::AuctionCreated(s), s.id),
+            AuctionEvent::Bid { id, bidder, amount } => (
+                "auction.bid",
+                Payload::AuctionBid {
+                    auction: id,
+                    bidder,
+                    amount,
+                },
+                id,
+            ),
+            AuctionEvent::Closed { id, outcome } => {
+                ("auction.closed", Payload::AuctionClosed(outcome), id)
+            }
+            AuctionEvent::Cancelled { id } => (
+                "auction.cancelled",
+                Payload::AuctionCancelled { auction: id },
+                id,
+            ),
+            AuctionEvent::Evicted { .. } => return,
+        };
+        self.emit(Cow::Borrowed(topic), payload, Some(id), now);
     }
 
     /// A market state changed.
-    pub(crate) fn market_updated(&mut self, _state: MarketState, _now: u64) {
-        self.emitted += 1;
+    pub(crate) fn market_updated(&mut self, state: MarketState, now: u64) {
+        if self.wanted() {
+            self.emit(
+                Cow::Borrowed("market.data.updated"),
+                Payload::MarketUpdated(state),
+                Some(state.key),
+                now,
+            );
+        }
+    }
+
+    /// A service event with a static topic.
+    pub(crate) fn service(
+        &mut self,
+        topic: &'static str,
+        payload: impl FnOnce() -> Payload,
+        correlation: Option<u64>,
+        now: u64,
+    ) {
+        if self.wanted() {
+            self.emit(Cow::Borrowed(topic), payload(), correlation, now);
+        }
+    }
+
+    pub(crate) fn apply(
+        &mut self,
+        cmd: EventCommand,
+        now: u64,
+    ) -> Option<(Reply<Vec<Event>>, Vec<Event>)> {
+        match cmd {
+            EventCommand::Subscribe {
+                pattern,
+                subscriber,
+                reply,
+            } => {
+                self.index.insert(&pattern, subscriber);
+                self.subscribers += 1;
+                reply.send(Ok(()));
+                None
+            }
+            EventCommand::Unsubscribe { id } => {
+                self.unsubscribe(id);
+                None
+            }
+            EventCommand::Publish {
+                topic,
+                payload,
+                correlation,
+            } => {
+                self.emit(
+                    Cow::Owned(topic.as_str().to_owned()),
+                    Payload::Host(payload),
+                    correlation,
+                    now,
+                );
+                None
+            }
+            EventCommand::Raise {
+                topic,
+                payload,
+                correlation,
+            } => {
+                self.emit(Cow::Borrowed(topic), payload, correlation, now);
+                None
+            }
+            EventCommand::History {
+                pattern,
+                query,
+                reply,
+            } => {
+                let found = self
+                    .history
+                    .iter()
+                    .filter(|e| pattern.as_ref().map_or(true, |p| p.matches(&e.topic)))
+                    .filter(|e| query.from.map_or(true, |t| e.timestamp >= t))
+                    .filter(|e| query.to.map_or(true, |t| e.timestamp <= t))
+                    .filter(|e| query.correlation.map_or(true, |c| e.correlation == Some(c)))
+                    .cloned()
+                    .collect();
+                Some((reply, found))
+            }
+        }
+    }
+}
+
+/// Engine-wide event state.
+pub(crate) struct EventsShared {
+    next_id: AtomicU64,
+    live: Arc<AtomicU64>,
+}
+
+impl EventsShared {
+    pub(crate) fn new() -> Self {
+        Self {
+            next_id: AtomicU64::new(1),
+            live: Arc::new(AtomicU64::new(0)),
+        }
+    }
+}
+
+/// A subscription: a bounded queue of the events whose topic matches its pattern.
+/// Dropping it unsubscribes.
+pub struct Subscription {
+    rx: flume::Receiver<Event>,
+    shared: Arc<SubShared>,
+    id: u64,
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Subscription")
+            .field("id", &self.id)
+            .field("queued", &self.rx.len())
+            .field("lagged", &self.lagged())
+            .finish()
+    }
+}
+
+impl Subscription {
+    /// The next event, blocking until one arrives; `Disconnected` once the engine has
+    /// shut down and the queue is empty.
+    pub fn recv(&self) -> Result<Event, EventError> {
+        self.rx.recv().map_err(|_| EventError::Disconnected)
+    }
+
+    /// The next event, waiting at most `timeout`.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Event, EventError> {
+        self.rx.recv_timeout(timeout).map_err(|e| match e {
+            flume::RecvTimeoutError::Timeout => EventError::Timeout,
+            flume::RecvTimeoutError::Disconnected => EventError::Disconnected,
+        })
+    }
+
+    /// The next event if one is queued.
+    pub fn try_recv(&self) -> Option<Event> {
+        self.rx.try_recv().ok()
+    }
+
+    /// Events dropped because the queue was full.
+    pub fn lagged(&self) -> u64 {
+        self.shared.lagged.load(Ordering::Relaxed)
+    }
+
+    /// Events queued now.
+    pub fn len(&self) -> usize {
+        self.rx.len()
+    }
+
+    /// True if no event is queued.
+    pub fn is_empty(&self) -> bool {
+        self.rx.is_empty()
+    }
+
+    /// A blocking iterator over the events; ends when the engine shuts down.
+    pub fn iter(&self) -> impl Iterator<Item = Event> + '_ {
+        self.rx.iter()
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.inner.events.live.fetch_sub(1, Ordering::Relaxed);
+        for shard in 0..self.inner.ports.len() {
+            let cmd = Command::Events(EventCommand::Unsubscribe { id: self.id });
+            // Best effort: a shard also drops a subscriber whose queue is disconnected.
+            let _ = self.inner.send(shard, cmd, SendMode::Try);
+        }
+    }
+}
+
+/// The events of an engine; get it with [`Engine::events`](crate::Engine::events).
+///
+/// ```
+/// let engine = mabeam::Engine::start(mabeam::Config { shards: 2, pin_threads: false, ..Default::default() })?;
+/// let sub = engine.events().subscribe("app.*", 64)?;
+/// engine.events().publish("app.started", b"hello", Some(7))?;
+/// let event = sub.recv()?;
+/// assert_eq!(event.topic, "app.started");
+/// assert_eq!(event.correlation, Some(7));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Copy)]
+pub struct Events<'e> {
+    inner: &'e Arc<Inner>,
+}
+
+impl<'e> Events<'e> {
+    pub(crate) fn new(inner: &'e Arc<Inner>) -> Self {
+        Self { inner }
+    }
+
+    /// Subscribes to the topics matching `pattern` (an exact topic, `a.*` for one
+    /// segment, `a.**` or `**` for any depth) with a queue of `capacity` events.
+    /// Returns once every shard has the subscription: every event published after this
+    /// returns and matching the pattern is delivered (or counted as lagged).
+    pub fn subscribe(&self, pattern: &str, capacity: usize) -> Result<Subscription, EventError> {
+        self.inner.check_open()?;
+        let pattern = Pattern::parse(pattern)?;
+        let config = &self.inner.config.events;
+        if capacity == 0 || capacity > config.max_queue {
+            return Err(EventError::InvalidCapacity { capacity });
+        }
+        let shared_events = &self.inner.events;
+        if shared_events.live.fetch_add(1, Ordering::Relaxed) >= config.max_subscriptions as u64 {
+            shared_events.live.fetch_sub(1, Ordering::Relaxed);
+            return Err(EventError::TooManySubscriptions);
+        }
+        let id = shared_events.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = flume::bounded(capacity);
+        let shared = Arc::new(SubShared {
+            lagged: AtomicU64::new(0),
+        });
+        let subscription = Subscription {
+            rx,
+            shared: shared.clone(),
+            id,
+            inner: self.inner.clone(),
+        };
+        let tickets: Vec<_> = (0..self.inner.ports.len())
+            .map(|shard| {
+                let subscriber = Subscriber {
+                    id,
+                    tx: tx.clone(),
+                    shared: shared.clone(),
+                };
+                let pattern = pattern.clone();
+                self.inner.call(shard, SendMode::Timeout, |reply| {
+                    Command::Events(EventCommand::Subscribe {
+                        pattern,
+                        subscriber,
+                        reply,
+                    })
+                })
+            })
+            .collect();
+        for t in tickets {
+            t.wait()?;
+        }
+        Ok(subscription)
+    }
+
+    /// Publishes a host event on `topic` (validated: dotted segments of
+    /// `[A-Za-z0-9_-]`). Asynchronous: it goes through the shard that owns the topic's
+    /// hash, which stamps, matches and records it.
+    pub fn publish(
+        &self,
+        topic: &str,
+        payload: &[u8],
+        correlation: Option<u64>,
+    ) -> Result<(), EventError> {
+        self.inner.check_open()?;
+        let topic = Topic::parse(topic)?;
+        let shard = self
+            .inner
+            .shard_of(mabeam_shards::registry::name_key(topic.as_str()));
+        let cmd = Command::Events(EventCommand::Publish {
+            topic,
+            payload: payload.into(),
+            correlation,
+        });
+        Ok(self.inner.send(shard, cmd, SendMode::Timeout)?)
+    }
+
+    /// Raises a service event from a host thread (a barrier's leader).
+    pub(crate) fn raise(&self, topic: &'static str, payload: Payload, correlation: Option<u64>) {
+        let shard = self.inner.shard_of(correlation.unwrap_or(0));
+        let cmd = Command::Events(EventCommand::Raise {
+            topic,
+            payload,
+            correlation,
+        });
+        let _ = self.inner.send(shard, cmd, SendMode::Try);
+    }
+
+    /// Events from every shard's history that match `query`, oldest first (by
+    /// timestamp, then shard and sequence); at most `query.limit` (the newest) if set.
+    pub fn history(&self, query: &HistoryQuery) -> Result<Vec<Event>, EventError> {
+        self.inner.check_open()?;
+        let pattern = query.pattern.as_deref().map(Pattern::parse).transpose()?;
+        let tickets: Vec<_> = (0..self.inner.ports.len())
+            .map(|shard| {
+                let pattern = pattern.clone();
+                let query = query.clone();
+                self.inner.call(shard, SendMode::Timeout, |reply| {
+                    Command::Events(EventCommand::History {
+                        pattern,
+                        query,
+                        reply,
+                    })
+                })
+            })
+            .collect();
+        let mut all = Vec::new();
+        for t in tickets {
+            all.extend(t.wait()?);
+        }
+        all.sort_by_key(|e| (e.timestamp, e.shard, e.seq));
+        if query.limit > 0 && all.len() > query.limit {
+            all.drain(..all.len() - query.limit);
+        }
+        Ok(all)
+    }
+
+    /// Subscriptions alive now.
+    pub fn subscriptions(&self) -> u64 {
+        self.inner.events.live.load(Ordering::Relaxed)
     }
 }

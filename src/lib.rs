@@ -28,13 +28,15 @@
 
 pub mod agents;
 pub mod auctions;
+pub mod barriers;
 mod batch;
 mod clock;
 mod command;
 mod config;
+pub mod coordination;
 mod economics;
 mod engine;
-mod events;
+pub mod events;
 mod interner;
 pub mod market;
 pub mod pricing;

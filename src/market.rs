@@ -47,7 +47,13 @@ impl<'e> Market<'e> {
     /// [`update_acked`](Self::update_acked) to see it.
     pub fn update(&self, update: MarketUpdate) -> Result<(), MarketError> {
         if self.inner.centralized() {
-            return self.update_acked(update).wait()?.map(drop);
+            if update.volume == 0 {
+                return Err(MarketError::ZeroVolume { key: update.key });
+            }
+            // The round trip of the GenServer shape; like the sharded form, a refusal on
+            // the shard is not reported.
+            let _rule_answer = self.update_acked(update).wait()?;
+            return Ok(());
         }
         let (shard, cmd) = self.command(update, Reply::Nobody)?;
         Ok(self.inner.send(shard, cmd, SendMode::Timeout)?)

@@ -15,8 +15,9 @@ use mabeam_shards::registry::RegistryShard;
 
 use crate::clock::Clock;
 use crate::command::{AgentCommand, Command, RegistryCommand};
+use crate::coordination::CoordinationShard;
 use crate::economics::EconomicsShard;
-use crate::events::EventSink;
+use crate::events::{EventSink, Payload};
 use crate::ticket::{DropScope, Reply};
 
 /// How long a shard waits before retrying shard-to-shard messages a full mailbox refused.
@@ -32,6 +33,19 @@ pub(crate) struct ShardStats {
     pub forward_dropped: AtomicU64,
 }
 
+impl ShardStats {
+    /// The counters as a report for shard `shard`.
+    pub(crate) fn report(&self, shard: usize) -> ShardReport {
+        ShardReport {
+            shard,
+            applied: self.applied.load(Ordering::Relaxed),
+            panics: self.panics.load(Ordering::Relaxed),
+            batches: self.batches.load(Ordering::Relaxed),
+            forward_dropped: self.forward_dropped.load(Ordering::Relaxed),
+        }
+    }
+}
+
 /// What one shard did, reported by [`Engine::shutdown`](crate::Engine::shutdown).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ShardReport {
@@ -43,6 +57,9 @@ pub struct ShardReport {
     pub panics: u64,
     /// Batches drained from the mailbox.
     pub batches: u64,
+    /// Shard-to-shard messages dropped because their target's mailbox stayed full
+    /// beyond the retry bound, or had stopped.
+    pub forward_dropped: u64,
 }
 
 /// Most shard-to-shard messages a shard holds back while their target's mailbox is
@@ -86,6 +103,9 @@ pub(crate) struct Shard {
     pub registry: RegistryShard,
     pub agents: AgentShard,
     pub economics: EconomicsShard,
+    pub coordination: CoordinationShard,
+    /// This shard's event sink (moved into the batch context while running).
+    pub events: Option<EventSink>,
     /// Every shard's mailbox, for shard-to-shard messages.
     pub peers: Arc<[Sender<Command>]>,
     /// Shard-to-shard messages whose target mailbox was full.
@@ -100,7 +120,10 @@ impl Shard {
         let mut ctx = Ctx {
             now: 0,
             deferred: Vec::with_capacity(self.batch_size),
-            events: EventSink::default(),
+            events: self
+                .events
+                .take()
+                .expect("a shard's event sink is set at start and taken once by run"),
             outbox: Vec::new(),
         };
         let mut stopping = false;
@@ -124,20 +147,18 @@ impl Shard {
                 applied += self.apply_guarded(cmd, &mut ctx, &mut stopping);
             }
             self.economics.advance(&mut ctx);
+            self.coordination.advance(&mut ctx);
             applied += self.deliver(&mut ctx, &mut stopping);
-            self.publish();
+            self.publish(&mut ctx);
+            // Counted before answering, so a caller that got its answer sees its command
+            // in `Engine::applied`.
+            self.stats.applied.fetch_add(applied, Ordering::Relaxed);
+            self.stats.batches.fetch_add(1, Ordering::Relaxed);
             for answer in ctx.deferred.drain(..) {
                 answer();
             }
-            self.stats.applied.fetch_add(applied, Ordering::Relaxed);
-            self.stats.batches.fetch_add(1, Ordering::Relaxed);
         }
-        ShardReport {
-            shard: self.index,
-            applied: self.stats.applied.load(Ordering::Relaxed),
-            panics: self.stats.panics.load(Ordering::Relaxed),
-            batches: self.stats.batches.load(Ordering::Relaxed),
-        }
+        self.stats.report(self.index)
     }
 
     /// Waits for the next command: spins for `idle_spin`, then blocks (up to the next
@@ -161,10 +182,14 @@ impl Shard {
                 Err(TryRecvError::Empty) => break,
             }
         }
-        let timer = self
-            .economics
-            .next_deadline()
-            .and_then(|t| self.clock.until(t));
+        let deadline = match (
+            self.economics.next_deadline(),
+            self.coordination.next_deadline(),
+        ) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let timer = deadline.and_then(|t| self.clock.until(t));
         let retry = (!self.retry.is_empty()).then_some(Duration::from_nanos(RETRY_NANOS));
         match timer.into_iter().chain(retry).min() {
             Some(timeout) => self.rx.recv_timeout(timeout).ok(),
@@ -246,6 +271,12 @@ impl Shard {
             Command::Registry(c) => self.apply_registry(c, ctx),
             Command::Agent(c) => self.apply_agent(c, ctx),
             Command::Economics(c) => self.economics.apply(c, ctx),
+            Command::Coordination(c) => self.coordination.apply(c, ctx),
+            Command::Events(c) => {
+                if let Some((reply, found)) = ctx.events.apply(c, ctx.now) {
+                    ctx.reply(reply, found);
+                }
+            }
         }
     }
 
@@ -257,6 +288,15 @@ impl Shard {
                 reply,
             } => {
                 let r = self.registry.register(entry, lease);
+                if r.is_ok() {
+                    let (name, handle) = (entry.name, entry.handle);
+                    ctx.events.service(
+                        "registry.registered",
+                        || Payload::Registered { name, handle },
+                        Some(handle),
+                        ctx.now,
+                    );
+                }
                 ctx.reply(reply, r);
             }
             RegistryCommand::UpdateMetadata {
@@ -270,6 +310,15 @@ impl Shard {
             }
             RegistryCommand::Unregister { name, lease, reply } => {
                 let r = self.registry.unregister(&name, lease);
+                if let Ok(entry) = &r {
+                    let handle = entry.handle;
+                    ctx.events.service(
+                        "registry.unregistered",
+                        || Payload::Unregistered { name, handle },
+                        Some(handle),
+                        ctx.now,
+                    );
+                }
                 ctx.reply(reply, r);
             }
             RegistryCommand::Lookup { name, reply } => {
@@ -297,11 +346,29 @@ impl Shard {
                 let r = self.agents.get(id);
                 ctx.reply(reply, r);
             }
+            AgentCommand::JoinSession { id, session } => {
+                // A full agent shard leaves the agent out of the marking; the session
+                // itself goes on.
+                let _ = self.agents.join_session(id, session, ctx.now);
+            }
+            AgentCommand::LeaveSession { id, session } => {
+                self.agents.leave_session(id, session, ctx.now);
+            }
         }
     }
 
-    /// Publishes what the batch changed that is published per batch.
-    fn publish(&mut self) {
-        self.agents.publish();
+    /// Publishes what the batch changed that is published per batch: each agent written
+    /// in the batch once, with one `agent.state.updated` event.
+    fn publish(&mut self, ctx: &mut Ctx) {
+        let events = &mut ctx.events;
+        let now = ctx.now;
+        self.agents.publish_each(|snapshot| {
+            events.service(
+                "agent.state.updated",
+                || Payload::AgentUpdated(*snapshot),
+                Some(snapshot.id),
+                now,
+            );
+        });
     }
 }

@@ -8,7 +8,9 @@
 //! queued when the engine shut down). So no ticket ever waits forever.
 
 use std::cell::Cell;
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use mabeam_shards::oneshot::{self, Canceled, Completer, WaitError, Waiter};
 
@@ -24,7 +26,38 @@ use crate::Error;
 #[must_use = "a ticket holds the command's result; drop it explicitly to ignore it"]
 pub struct Ticket<T> {
     waiter: Option<Waiter<Result<T, Error>>>,
-    spin: u32,
+    spin: Duration,
+}
+
+/// Waiters spinning now, process-wide.
+static SPINNERS: AtomicUsize = AtomicUsize::new(0);
+
+/// Most waiters that spin at once: half the cores, at least one. More would take the
+/// cores the shards need to answer them.
+fn max_spinners() -> usize {
+    static MAX: OnceLock<usize> = OnceLock::new();
+    *MAX.get_or_init(|| (std::thread::available_parallelism().map_or(1, |n| n.get()) / 2).max(1))
+}
+
+/// A spinning slot, released on drop.
+struct SpinSlot(());
+
+impl SpinSlot {
+    fn acquire() -> Option<Self> {
+        let max = max_spinners();
+        SPINNERS
+            .fetch_update(Ordering::Acquire, Ordering::Relaxed, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| SpinSlot(()))
+    }
+}
+
+impl Drop for SpinSlot {
+    fn drop(&mut self) {
+        SPINNERS.fetch_sub(1, Ordering::Release);
+    }
 }
 
 impl<T> std::fmt::Debug for Ticket<T> {
@@ -43,7 +76,7 @@ fn canceled<T>(_: Canceled) -> Result<T, Error> {
 
 impl<T> Ticket<T> {
     /// A ticket and the reply that resolves it.
-    pub(crate) fn new(spin: u32) -> (Self, Reply<T>) {
+    pub(crate) fn new(spin: Duration) -> (Self, Reply<T>) {
         let (completer, waiter) = oneshot::oneshot();
         (
             Self {
@@ -55,16 +88,39 @@ impl<T> Ticket<T> {
     }
 
     /// A ticket already resolved with `result`.
-    pub(crate) fn ready(result: Result<T, Error>, spin: u32) -> Self {
+    pub(crate) fn ready(result: Result<T, Error>, spin: Duration) -> Self {
         let (ticket, reply) = Self::new(spin);
         reply.send(result);
         ticket
     }
 
+    /// Spins up to `self.spin` for the result if a spinning slot is free.
+    fn spin_for_result(&mut self) -> Option<Result<T, Error>> {
+        if self.spin.is_zero() || self.waiter.is_none() {
+            return None;
+        }
+        let _slot = SpinSlot::acquire()?;
+        let deadline = Instant::now() + self.spin;
+        loop {
+            for _ in 0..32 {
+                if let Some(r) = self.try_take() {
+                    return Some(r);
+                }
+                std::hint::spin_loop();
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+        }
+    }
+
     /// Blocks until the result arrives.
     pub fn wait(mut self) -> Result<T, Error> {
+        if let Some(r) = self.spin_for_result() {
+            return r;
+        }
         match self.waiter.take() {
-            Some(w) => w.wait(self.spin).unwrap_or_else(canceled),
+            Some(w) => w.wait(0).unwrap_or_else(canceled),
             None => Err(Error::AlreadyTaken),
         }
     }
@@ -72,10 +128,13 @@ impl<T> Ticket<T> {
     /// Blocks until the result arrives or `timeout` passes. On [`Error::Timeout`] the
     /// ticket stays usable; after a result was taken it returns [`Error::AlreadyTaken`].
     pub fn wait_timeout(&mut self, timeout: Duration) -> Result<T, Error> {
+        if let Some(r) = self.spin_for_result() {
+            return r;
+        }
         let Some(w) = self.waiter.as_mut() else {
             return Err(Error::AlreadyTaken);
         };
-        let result = match w.wait_timeout(self.spin, timeout) {
+        let result = match w.wait_timeout(0, timeout) {
             Ok(r) => r,
             Err(WaitError::Timeout) => return Err(Error::Timeout),
             Err(WaitError::Canceled) => canceled(Canceled),

@@ -15,7 +15,7 @@ pub fn config(shards: usize) -> Config {
         shards,
         pin_threads: false,
         idle_spin: std::time::Duration::from_micros(5),
-        ticket_spin: 100,
+        ticket_spin: std::time::Duration::from_micros(1),
         ..Config::default()
     }
 }

@@ -263,12 +263,19 @@ impl AgentShard {
 
     /// Publishes every agent written since the last call; returns how many.
     pub fn publish(&mut self) -> usize {
+        self.publish_each(|_| {})
+    }
+
+    /// Publishes every agent written since the last call, calling `f` with each
+    /// published snapshot; returns how many.
+    pub fn publish_each(&mut self, mut f: impl FnMut(&AgentSnapshot)) -> usize {
         let mut published = 0;
         for id in self.dirty.drain(..) {
             if let Some(agent) = self.agents.get_mut(&id) {
                 if agent.dirty {
                     agent.dirty = false;
                     self.table.insert(id, agent.snapshot.to_words());
+                    f(&agent.snapshot);
                     published += 1;
                 }
             }

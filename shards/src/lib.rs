@@ -6,7 +6,7 @@
 //!   ([`seqlock`], [`table`], [`oneshot`], [`barrier`]), written against the [`sync`] shim
 //!   so that `loom-tests/` model-checks the very same code under `--cfg mabeam_loom`;
 //! - the per-shard state machines ([`registry`], [`agents`], [`auction`], [`market`],
-//!   [`pricing`], [`coordination`], [`topic`], [`history`]), plain deterministic code that
+//!   [`pricing`], [`coordination`], [`topic`]), plain deterministic code that
 //!   takes time as an argument.
 //!
 //! Nothing here spawns a thread, reads a clock or sleeps, so every rule is tested
@@ -26,7 +26,6 @@ pub mod table;
 pub mod agents;
 pub mod auction;
 pub mod coordination;
-pub mod history;
 pub mod market;
 pub mod pricing;
 pub mod registry;

@@ -353,6 +353,12 @@ impl MarketBook {
     }
 }
 
+impl From<crate::Error> for MarketError {
+    fn from(e: crate::Error) -> Self {
+        MarketError::Engine(e)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -525,11 +531,5 @@ mod tests {
         let s = b.apply(up(u64::MAX, 9, 1), 12).unwrap();
         assert_eq!(MarketState::from_words(&s.to_words()), Some(s));
         assert_eq!(MarketState::from_words(&[0; MARKET_WORDS]), None);
-    }
-}
-
-impl From<crate::Error> for MarketError {
-    fn from(e: crate::Error) -> Self {
-        MarketError::Engine(e)
     }
 }

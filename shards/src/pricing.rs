@@ -278,6 +278,12 @@ pub fn input_hash(input: &PricingInput) -> u64 {
     mix(hash, bits(input.base_price))
 }
 
+impl From<crate::Error> for PricingError {
+    fn from(e: crate::Error) -> Self {
+        PricingError::Engine(e)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -484,11 +490,5 @@ mod tests {
         let negative_zero = input(&[-0.0]);
         assert_eq!(input_hash(&zero), input_hash(&negative_zero));
         assert_eq!(calculate(&zero), calculate(&negative_zero));
-    }
-}
-
-impl From<crate::Error> for PricingError {
-    fn from(e: crate::Error) -> Self {
-        PricingError::Engine(e)
     }
 }

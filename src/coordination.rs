@@ -1,0 +1,366 @@
+//! Coordination sessions: all-acknowledge, majority, unanimous and threshold votes
+//! among agents, each with a deadline — the original's event-driven ProtocolManager.
+//!
+//! [`Coordination::initiate`] validates on the calling thread and returns the session
+//! id at once; the session then lives on one shard (the id carries it). That shard
+//! marks each participant's agent state as coordinating by messages to the agents' own
+//! shards, collects acknowledgements and votes from host code, and completes when the
+//! protocol decides, when it can no longer decide, or when the deadline passes. The
+//! completion is published as `coordination.completed` and in the session's status
+//! snapshot, and the participants' agents go back to idle.
+//!
+//! Bounds: at most `Config::coordination.max_open` sessions open engine-wide
+//! (`TooManySessions` beyond), and `Config::coordination.retained` ended sessions kept
+//! per shard for status reads (oldest evicted first).
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use hashbrown::HashMap;
+use mabeam_shards::coordination::SESSION_STATUS_WORDS;
+pub use mabeam_shards::coordination::{
+    Completion, CoordinationError, Protocol, Session, SessionState, SessionStatus, MAX_PARTICIPANTS,
+};
+use mabeam_shards::table::{snapshot_table, TableReader, TableWriter};
+
+use crate::command::{AgentCommand, Command};
+use crate::engine::{shard_for, Inner, SendMode};
+use crate::events::Payload;
+use crate::shard::Ctx;
+use crate::ticket::{Reply, Ticket};
+use crate::Error;
+
+/// Bits of a session id that hold the engine-wide sequence.
+const SESSION_SEQ_BITS: u32 = 48;
+
+/// Bounds of coordination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CoordinationConfig {
+    /// Most sessions open at once, engine-wide.
+    pub max_open: usize,
+    /// Ended sessions kept per shard for status reads.
+    pub retained: usize,
+}
+
+impl Default for CoordinationConfig {
+    fn default() -> Self {
+        Self {
+            max_open: 65_536,
+            retained: 4096,
+        }
+    }
+}
+
+/// Engine-wide coordination state: id sequence and the open-session count.
+pub(crate) struct CoordinationShared {
+    next: AtomicU64,
+    open: Arc<AtomicUsize>,
+}
+
+impl CoordinationShared {
+    pub(crate) fn new() -> Self {
+        Self {
+            next: AtomicU64::new(0),
+            open: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+}
+
+/// Coordination commands.
+pub(crate) enum CoordinationCommand {
+    Initiate {
+        session: Box<Session>,
+    },
+    Respond {
+        id: u64,
+        agent: u64,
+        /// `None` acknowledges, `Some(choice)` votes.
+        choice: Option<u32>,
+        reply: Reply<Result<Option<Completion>, CoordinationError>>,
+    },
+    /// Centralized mode's status read.
+    Status {
+        id: u64,
+        reply: Reply<Option<SessionStatus>>,
+    },
+}
+
+/// One shard's sessions.
+///
+/// Invariants: the table holds the status of every session in `sessions`; `deadlines`
+/// has an entry for every collecting session (plus stale ones, skipped); `ended` lists
+/// the ended sessions still kept, oldest first, at most `retained`.
+pub(crate) struct CoordinationShard {
+    shards: usize,
+    sessions: HashMap<u64, Session>,
+    deadlines: BinaryHeap<Reverse<(u64, u64)>>,
+    ended: VecDeque<u64>,
+    retained: usize,
+    table: TableWriter<SESSION_STATUS_WORDS>,
+    open: Arc<AtomicUsize>,
+}
+
+impl CoordinationShard {
+    pub(crate) fn new(
+        shards: usize,
+        config: &CoordinationConfig,
+        shared: &CoordinationShared,
+    ) -> (Self, TableReader<SESSION_STATUS_WORDS>) {
+        let (table, reader) = snapshot_table(64);
+        let shard = Self {
+            shards,
+            sessions: HashMap::new(),
+            deadlines: BinaryHeap::new(),
+            ended: VecDeque::new(),
+            retained: config.retained,
+            table,
+            open: shared.open.clone(),
+        };
+        (shard, reader)
+    }
+
+    /// The earliest session deadline on this shard.
+    pub(crate) fn next_deadline(&self) -> Option<u64> {
+        self.deadlines.peek().map(|Reverse((d, _))| *d)
+    }
+
+    pub(crate) fn apply(&mut self, cmd: CoordinationCommand, ctx: &mut Ctx) {
+        match cmd {
+            CoordinationCommand::Initiate { session } => {
+                let id = session.id();
+                for &agent in session.participants() {
+                    let cmd = Command::Agent(AgentCommand::JoinSession {
+                        id: agent,
+                        session: id,
+                    });
+                    ctx.forward(shard_for(agent, self.shards), cmd);
+                }
+                let participants = session.participants().len() as u32;
+                self.table.insert(id, session.status().to_words());
+                self.deadlines.push(Reverse((session.deadline(), id)));
+                self.sessions.insert(id, *session);
+                ctx.events.service(
+                    "coordination.initiated",
+                    || Payload::CoordinationInitiated {
+                        session: id,
+                        participants,
+                    },
+                    Some(id),
+                    ctx.now,
+                );
+            }
+            CoordinationCommand::Respond {
+                id,
+                agent,
+                choice,
+                reply,
+            } => {
+                let r = match self.sessions.get_mut(&id) {
+                    None => Err(CoordinationError::UnknownSession { id }),
+                    Some(session) => {
+                        // A response at or after the deadline finds the session expired.
+                        if let Some(done) = session.expire_if_due(ctx.now) {
+                            self.complete(id, done, ctx);
+                        }
+                        let session = self
+                            .sessions
+                            .get_mut(&id)
+                            .expect("the session was found above and only eviction removes one");
+                        let r = match choice {
+                            None => session.acknowledge(agent, ctx.now),
+                            Some(c) => session.vote(agent, c, ctx.now),
+                        };
+                        if r.is_ok() {
+                            self.table.insert(id, session.status().to_words());
+                        }
+                        if let Ok(Some(done)) = &r {
+                            self.complete(id, done.clone(), ctx);
+                        }
+                        r
+                    }
+                };
+                ctx.reply(reply, r);
+            }
+            CoordinationCommand::Status { id, reply } => {
+                ctx.reply(reply, self.sessions.get(&id).map(Session::status));
+            }
+        }
+    }
+
+    /// Expires the sessions whose deadline has passed.
+    pub(crate) fn advance(&mut self, ctx: &mut Ctx) {
+        while let Some(&Reverse((deadline, id))) = self.deadlines.peek() {
+            if deadline > ctx.now {
+                break;
+            }
+            self.deadlines.pop();
+            if let Some(done) = self
+                .sessions
+                .get_mut(&id)
+                .and_then(|s| s.expire_if_due(ctx.now))
+            {
+                self.complete(id, done, ctx);
+            }
+        }
+    }
+
+    /// Publishes a completion, frees the participants, and applies retention.
+    fn complete(&mut self, id: u64, done: Completion, ctx: &mut Ctx) {
+        self.open.fetch_sub(1, Ordering::Relaxed);
+        if let Some(session) = self.sessions.get(&id) {
+            self.table.insert(id, session.status().to_words());
+            for &agent in session.participants() {
+                let cmd = Command::Agent(AgentCommand::LeaveSession {
+                    id: agent,
+                    session: id,
+                });
+                ctx.forward(shard_for(agent, self.shards), cmd);
+            }
+        }
+        ctx.events.service(
+            "coordination.completed",
+            || Payload::CoordinationCompleted(done),
+            Some(id),
+            ctx.now,
+        );
+        self.ended.push_back(id);
+        // Sessions that ended early leave stale deadline entries; keep the heap bounded
+        // by the sessions held.
+        if self.deadlines.len() > 2 * self.sessions.len() + 64 {
+            let sessions = &self.sessions;
+            self.deadlines.retain(|Reverse((_, sid))| {
+                sessions
+                    .get(sid)
+                    .is_some_and(|s| s.status().state == SessionState::Collecting)
+            });
+        }
+        while self.ended.len() > self.retained {
+            if let Some(old) = self.ended.pop_front() {
+                self.sessions.remove(&old);
+                self.table.remove(old);
+            }
+        }
+    }
+}
+
+/// Coordination of an engine; get it with
+/// [`Engine::coordination`](crate::Engine::coordination).
+#[derive(Clone, Copy)]
+pub struct Coordination<'e> {
+    inner: &'e Arc<Inner>,
+}
+
+impl<'e> Coordination<'e> {
+    pub(crate) fn new(inner: &'e Arc<Inner>) -> Self {
+        Self { inner }
+    }
+
+    fn shard(&self, id: u64) -> Option<usize> {
+        let shard = (id >> SESSION_SEQ_BITS) as usize;
+        (shard < self.inner.ports.len()).then_some(shard)
+    }
+
+    /// Starts a session among `agents` that must end by `deadline` (engine clock
+    /// nanoseconds). Validates here and returns the id at once; the session starts on
+    /// its shard asynchronously (a response sent after this returns is queued behind the
+    /// start, since both go to the same shard).
+    pub fn initiate(
+        &self,
+        agents: &[u64],
+        protocol: Protocol,
+        deadline: u64,
+    ) -> Result<u64, CoordinationError> {
+        self.inner.check_open()?;
+        let shared = &self.inner.coordination;
+        let max = self.inner.config.coordination.max_open;
+        if shared.open.fetch_add(1, Ordering::Relaxed) >= max {
+            shared.open.fetch_sub(1, Ordering::Relaxed);
+            return Err(CoordinationError::TooManySessions { limit: max });
+        }
+        let seq = shared.next.fetch_add(1, Ordering::Relaxed) & ((1 << SESSION_SEQ_BITS) - 1);
+        let shard = (seq % self.inner.ports.len() as u64) as usize;
+        let id = (shard as u64) << SESSION_SEQ_BITS | seq;
+        let session = match Session::new(
+            id,
+            agents,
+            protocol,
+            deadline,
+            self.inner.config.clock.now(),
+        ) {
+            Ok(s) => s,
+            Err(e) => {
+                shared.open.fetch_sub(1, Ordering::Relaxed);
+                return Err(e);
+            }
+        };
+        let cmd = Command::Coordination(CoordinationCommand::Initiate {
+            session: Box::new(session),
+        });
+        if let Err(e) = self.inner.send(shard, cmd, SendMode::Timeout) {
+            shared.open.fetch_sub(1, Ordering::Relaxed);
+            return Err(e.into());
+        }
+        Ok(id)
+    }
+
+    fn respond(
+        &self,
+        id: u64,
+        agent: u64,
+        choice: Option<u32>,
+    ) -> Ticket<Result<Option<Completion>, CoordinationError>> {
+        let Some(shard) = self.shard(id) else {
+            return Ticket::ready(
+                Ok(Err(CoordinationError::UnknownSession { id })),
+                self.inner.config.ticket_spin,
+            );
+        };
+        self.inner.call(shard, SendMode::Timeout, |reply| {
+            Command::Coordination(CoordinationCommand::Respond {
+                id,
+                agent,
+                choice,
+                reply,
+            })
+        })
+    }
+
+    /// Agent `agent` acknowledges session `id` (all-acknowledge protocol). The ticket
+    /// resolves with the completion if this response completed the session.
+    pub fn acknowledge(
+        &self,
+        id: u64,
+        agent: u64,
+    ) -> Ticket<Result<Option<Completion>, CoordinationError>> {
+        self.respond(id, agent, None)
+    }
+
+    /// Agent `agent` votes for `choice` in session `id`. Refused for an agent outside
+    /// the session (`NotParticipant`), a second vote (`AlreadyResponded`), an unknown id
+    /// (`UnknownSession`) or an ended session (`Completed`).
+    pub fn vote(
+        &self,
+        id: u64,
+        agent: u64,
+        choice: u32,
+    ) -> Ticket<Result<Option<Completion>, CoordinationError>> {
+        self.respond(id, agent, Some(choice))
+    }
+
+    /// The session's published status; `None` if unknown (or evicted). A snapshot read.
+    pub fn status(&self, id: u64) -> Result<Option<SessionStatus>, Error> {
+        self.inner.check_open()?;
+        let Some(shard) = self.shard(id) else {
+            return Ok(None);
+        };
+        if self.inner.centralized() {
+            return self.inner.round_trip(|reply| {
+                Command::Coordination(CoordinationCommand::Status { id, reply })
+            });
+        }
+        let table = &self.inner.ports[shard].coordination;
+        Ok(table.get(id).and_then(|w| SessionStatus::from_words(&w)))
+    }
+}
