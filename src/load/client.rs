@@ -28,7 +28,7 @@ pub const LOW_BID_ONE_IN: u64 = 16;
 /// Most creates a client keeps in flight (sent, answer not yet taken): a client sends a
 /// create and goes on with its mix, taking answers as they arrive; the next create
 /// beyond this many waits for the oldest answer.
-pub const CREATES_IN_FLIGHT: usize = 4;
+pub const CREATES_IN_FLIGHT: usize = 32;
 /// A client publishes its progress every this many operations.
 const PROGRESS_EVERY: u64 = 256;
 

@@ -249,6 +249,7 @@ pub fn run_preset(
     let counters: Vec<CachePadded<AtomicU64>> = (0..args.clients)
         .map(|_| CachePadded::new(AtomicU64::new(0)))
         .collect();
+    let nice = args.client_nice;
     let (reports, start, end) = std::thread::scope(|s| {
         let handles: Vec<_> = first_auctions
             .iter()
@@ -256,7 +257,10 @@ pub fn run_preset(
             .enumerate()
             .map(|(index, (&first, counter))| {
                 let shared = &shared;
-                s.spawn(move || run_client(shared, index, first, counter))
+                s.spawn(move || {
+                    lower_priority(nice);
+                    run_client(shared, index, first, counter)
+                })
             })
             .collect();
         barrier.wait();
@@ -337,4 +341,19 @@ pub fn run_preset(
         client_side: client_end - start,
         check,
     })
+}
+
+/// Sets the calling thread's nice value to `nice` (Linux: nice values are per thread).
+/// Best effort: raising one's own nice value needs no privilege; where it fails the
+/// client runs at its inherited priority.
+fn lower_priority(nice: u8) {
+    if nice == 0 {
+        return;
+    }
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority takes plain integers and touches no memory of ours;
+    // `PRIO_PROCESS` with who = 0 names the calling thread on Linux.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, libc::c_int::from(nice));
+    }
 }
