@@ -84,6 +84,7 @@ impl<'e> Agents<'e> {
 
     /// The published state of agent `id`: a snapshot read, no message, no lock, no
     /// allocation.
+    #[inline]
     pub fn get(&self, id: u64) -> Result<Option<AgentSnapshot>, AgentError> {
         self.inner.check_open()?;
         if self.inner.centralized() {

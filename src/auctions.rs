@@ -145,6 +145,7 @@ impl<'e> Auctions<'e> {
     /// The auction's published status: `None` if the id is unknown (never created, or
     /// evicted). Sealed kinds show no amount and no leader while open. A snapshot read:
     /// no message, no lock, no allocation.
+    #[inline]
     pub fn status(&self, id: AuctionId) -> Result<Option<AuctionStatus>, Error> {
         self.inner.check_open()?;
         let Some(shard) = self.shard(id) else {

@@ -21,16 +21,29 @@ pub(crate) enum Command {
     },
     /// Fault injection: a handler that panics.
     Panic(Reply<()>),
-    /// A registry command.
-    Registry(RegistryCommand),
+    /// A registry command (boxed: registrations are rare and their entries large).
+    Registry(Box<RegistryCommand>),
     /// An agent command.
     Agent(AgentCommand),
     /// An auction, market or pricing-cache command.
     Economics(crate::economics::EconomicsCommand),
     /// A coordination-session command.
     Coordination(crate::coordination::CoordinationCommand),
-    /// An events command (subscriptions, host events, history).
-    Events(crate::events::EventCommand),
+    /// An events command (subscriptions, host events, history), boxed: it is large and
+    /// off the hot path.
+    Events(Box<crate::events::EventCommand>),
+}
+
+impl Command {
+    /// A registry command.
+    pub(crate) fn registry(c: RegistryCommand) -> Self {
+        Command::Registry(Box::new(c))
+    }
+
+    /// An events command.
+    pub(crate) fn events(c: crate::events::EventCommand) -> Self {
+        Command::Events(Box::new(c))
+    }
 }
 
 /// Registry commands; `lease` is the token of the [`Lease`](crate::Lease) that asks.
@@ -80,4 +93,15 @@ pub(crate) enum AgentCommand {
     JoinSession { id: u64, session: u64 },
     /// From a coordination session's shard: `session` has ended.
     LeaveSession { id: u64, session: u64 },
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every message is moved through the mailbox and the batch buffer: keep the hot
+    /// variants small (large, rare commands are boxed).
+    #[test]
+    fn commands_stay_small() {
+        assert!(std::mem::size_of::<super::Command>() <= 112);
+        assert!(std::mem::size_of::<super::AgentCommand>() <= 88);
+    }
 }

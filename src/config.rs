@@ -84,7 +84,7 @@ impl Default for Config {
             mailbox_capacity: 4096,
             send_timeout: Duration::from_secs(1),
             batch_size: 256,
-            idle_spin: Duration::from_micros(50),
+            idle_spin: Duration::from_micros(5),
             ticket_spin: Duration::from_micros(20),
             registry_capacity: 1 << 20,
             agent_capacity: 1 << 20,

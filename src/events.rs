@@ -519,7 +519,7 @@ impl Drop for Subscription {
     fn drop(&mut self) {
         self.inner.events.live.fetch_sub(1, Ordering::Relaxed);
         for shard in 0..self.inner.ports.len() {
-            let cmd = Command::Events(EventCommand::Unsubscribe { id: self.id });
+            let cmd = Command::events(EventCommand::Unsubscribe { id: self.id });
             // Best effort: a shard also drops a subscriber whose queue is disconnected.
             let _ = self.inner.send(shard, cmd, SendMode::Try);
         }
@@ -583,7 +583,7 @@ impl<'e> Events<'e> {
                 };
                 let pattern = pattern.clone();
                 self.inner.call(shard, SendMode::Timeout, |reply| {
-                    Command::Events(EventCommand::Subscribe {
+                    Command::events(EventCommand::Subscribe {
                         pattern,
                         subscriber,
                         reply,
@@ -611,7 +611,7 @@ impl<'e> Events<'e> {
         let shard = self
             .inner
             .shard_of(mabeam_shards::registry::name_key(topic.as_str()));
-        let cmd = Command::Events(EventCommand::Publish {
+        let cmd = Command::events(EventCommand::Publish {
             topic,
             payload: payload.into(),
             correlation,
@@ -622,7 +622,7 @@ impl<'e> Events<'e> {
     /// Raises a service event from a host thread (a barrier's leader).
     pub(crate) fn raise(&self, topic: &'static str, payload: Payload, correlation: Option<u64>) {
         let shard = self.inner.shard_of(correlation.unwrap_or(0));
-        let cmd = Command::Events(EventCommand::Raise {
+        let cmd = Command::events(EventCommand::Raise {
             topic,
             payload,
             correlation,
@@ -640,7 +640,7 @@ impl<'e> Events<'e> {
                 let pattern = pattern.clone();
                 let query = query.clone();
                 self.inner.call(shard, SendMode::Timeout, |reply| {
-                    Command::Events(EventCommand::History {
+                    Command::events(EventCommand::History {
                         pattern,
                         query,
                         reply,

@@ -72,6 +72,7 @@ impl<'e> Market<'e> {
     }
 
     /// The published state of `key`, `None` if it never traded: a snapshot read.
+    #[inline]
     pub fn state(&self, key: u64) -> Result<Option<MarketState>, Error> {
         self.inner.check_open()?;
         if self.inner.centralized() {

@@ -110,6 +110,7 @@ impl<'e> PricingService<'e> {
 
     /// The cached pricing of `input`, `None` if it was never calculated or was evicted:
     /// a snapshot read, no message.
+    #[inline]
     pub fn cached(&self, input: &PricingInput) -> Result<Option<Pricing>, Error> {
         self.inner.check_open()?;
         let key = input_hash(input);

@@ -173,7 +173,7 @@ impl<'e> Registry<'e> {
         };
         self.inner
             .call(shard, SendMode::Timeout, |reply| {
-                Command::Registry(RegistryCommand::Register {
+                Command::registry(RegistryCommand::Register {
                     entry,
                     lease,
                     reply,
@@ -191,6 +191,7 @@ impl<'e> Registry<'e> {
 
     /// The entry registered under `name`: a snapshot read, no message, no lock, no
     /// allocation.
+    #[inline]
     pub fn lookup(&self, name: &str) -> Result<Option<Entry>, RegistryError> {
         self.inner.check_open()?;
         let name = Name::new(name)?;
@@ -198,7 +199,7 @@ impl<'e> Registry<'e> {
         if self.inner.centralized() {
             return Ok(self
                 .inner
-                .round_trip(|reply| Command::Registry(RegistryCommand::Lookup { name, reply }))?);
+                .round_trip(|reply| Command::registry(RegistryCommand::Lookup { name, reply }))?);
         }
         Ok(lookup(&self.inner.ports[shard].registry, &name))
     }
@@ -210,7 +211,7 @@ impl<'e> Registry<'e> {
         if self.inner.centralized() {
             return Ok(self
                 .inner
-                .round_trip(|reply| Command::Registry(RegistryCommand::Scan { reply }))?);
+                .round_trip(|reply| Command::registry(RegistryCommand::Scan { reply }))?);
         }
         let mut out = Vec::new();
         let mut words = Vec::new();
@@ -298,7 +299,7 @@ impl Lease {
         let (name, lease) = (self.name, self.token);
         self.inner
             .call(self.shard, SendMode::Timeout, |reply| {
-                Command::Registry(RegistryCommand::UpdateMetadata {
+                Command::registry(RegistryCommand::UpdateMetadata {
                     name,
                     lease,
                     metadata,
@@ -314,7 +315,7 @@ impl Lease {
         let (name, lease) = (self.name, self.token);
         self.inner
             .call(self.shard, SendMode::Block, |reply| {
-                Command::Registry(RegistryCommand::Unregister { name, lease, reply })
+                Command::registry(RegistryCommand::Unregister { name, lease, reply })
             })
             .wait()??;
         Ok(())
@@ -331,7 +332,7 @@ impl Drop for Lease {
         // to remove.
         let _: Result<(), Error> = self.inner.send(
             self.shard,
-            Command::Registry(RegistryCommand::Unregister {
+            Command::registry(RegistryCommand::Unregister {
                 name,
                 lease,
                 reply: crate::ticket::Reply::Nobody,

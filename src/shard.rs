@@ -268,12 +268,12 @@ impl Shard {
                 let _reply = reply;
                 panic!("fault injection: a handler panics (mabeam::testing)");
             }
-            Command::Registry(c) => self.apply_registry(c, ctx),
+            Command::Registry(c) => self.apply_registry(*c, ctx),
             Command::Agent(c) => self.apply_agent(c, ctx),
             Command::Economics(c) => self.economics.apply(c, ctx),
             Command::Coordination(c) => self.coordination.apply(c, ctx),
             Command::Events(c) => {
-                if let Some((reply, found)) = ctx.events.apply(c, ctx.now) {
+                if let Some((reply, found)) = ctx.events.apply(*c, ctx.now) {
                     ctx.reply(reply, found);
                 }
             }

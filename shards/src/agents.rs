@@ -93,6 +93,7 @@ impl AgentSnapshot {
     }
 
     /// Decodes a published record; `None` if the words are not a valid snapshot.
+    #[inline]
     pub fn from_words(w: &[u64; RECORD_WORDS]) -> Option<Self> {
         Some(Self {
             id: w[0],
@@ -142,6 +143,7 @@ impl From<crate::Error> for AgentError {
 }
 
 /// Reads agent `id` from a published table: lock-free, allocation-free.
+#[inline]
 pub fn lookup(reader: &TableReader<RECORD_WORDS>, id: u64) -> Option<AgentSnapshot> {
     AgentSnapshot::from_words(&reader.get(id)?)
 }

@@ -166,6 +166,7 @@ impl MarketState {
     ///
     /// assert_eq!(MarketState::from_words(&[0; MARKET_WORDS]), None);
     /// ```
+    #[inline]
     pub fn from_words(words: &[u64; MARKET_WORDS]) -> Option<Self> {
         let [key, last_price, vwap, window_volume, window_points, total_volume, update_count, updated_at] =
             *words;

@@ -319,6 +319,7 @@ impl Entry {
     }
 
     /// Decodes a published record; `None` if the words are not a valid entry.
+    #[inline]
     pub fn from_words(w: &[u64; RECORD_WORDS]) -> Option<Self> {
         let name = Name::from_words(w)?;
         let health = Health::from_code(w[10] & 0xff)?;
@@ -338,6 +339,7 @@ impl Entry {
 }
 
 /// Looks `name` up in a published registry table: lock-free, allocation-free.
+#[inline]
 pub fn lookup(reader: &TableReader<RECORD_WORDS>, name: &Name) -> Option<Entry> {
     let words = reader.get(name.key())?;
     if !name.matches_words(&words) {

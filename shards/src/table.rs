@@ -129,6 +129,7 @@ impl<const W: usize> Slot<W> {
 
     /// Reader: a consistent view of this slot with respect to `key`, retrying while the
     /// writer races.
+    #[inline]
     fn read_for(&self, key: u64) -> SlotView<W> {
         loop {
             let view = try_read_with(&self.seq, || match self.state.load(Ordering::Relaxed) {
@@ -180,14 +181,17 @@ impl<const W: usize> Array<W> {
         }
     }
 
+    #[inline]
     fn capacity(&self) -> usize {
         self.slots.len()
     }
 
+    #[inline]
     fn mask(&self) -> usize {
         self.slots.len() - 1
     }
 
+    #[inline]
     fn home(&self, key: u64) -> usize {
         // Truncation is the point: the mask keeps the low bits of the mix.
         (mix(key) as usize) & self.mask()
@@ -195,6 +199,7 @@ impl<const W: usize> Array<W> {
 
     /// Reader: probes for `key`. The result is meaningful only if the array's epoch is
     /// validated afterwards (see [`TableReader::get`]).
+    #[inline]
     fn probe(&self, key: u64) -> Option<[u64; W]> {
         let mask = self.mask();
         let mut i = self.home(key);
@@ -584,6 +589,7 @@ impl<const W: usize> fmt::Debug for TableReader<W> {
 
 impl<const W: usize> TableReader<W> {
     /// The current array and its (even) epoch.
+    #[inline]
     fn pin(&self) -> (&Array<W>, u64) {
         loop {
             let ptr = self.shared.current.load(Ordering::Acquire);
@@ -602,6 +608,7 @@ impl<const W: usize> TableReader<W> {
 
     /// Whether `array` kept `epoch` through everything read since [`pin`](Self::pin):
     /// the reader half of the array-level seqlock.
+    #[inline]
     fn still_current(array: &Array<W>, epoch: u64) -> bool {
         fence(Ordering::Acquire);
         array.epoch.load(Ordering::Relaxed) == epoch
@@ -611,6 +618,7 @@ impl<const W: usize> TableReader<W> {
     ///
     /// Never locks and never allocates; retries only when the writer raced it (a slot write
     /// or a rebuild), so it can only be delayed by a writer that is making progress.
+    #[inline]
     pub fn get(&self, key: u64) -> Option<[u64; W]> {
         loop {
             let (array, epoch) = self.pin();

@@ -155,6 +155,7 @@ impl AuctionStatus {
     /// Decodes words written by [`to_words`](Self::to_words). Returns `None` for words
     /// that no status encodes (an unknown kind or state, unknown flags, a count beyond
     /// `u32`, or a non-zero absent field), in particular for an all-zero record.
+    #[inline]
     pub fn from_words(words: &[u64; STATUS_WORDS]) -> Option<Self> {
         let header = words[1];
         let kind = KindTag::from_code((header & 0xff) as u8)?;
