@@ -107,6 +107,8 @@ pub(crate) struct Inner {
     pub mode: Mode,
     pub config: Config,
     shut: AtomicBool,
+    /// Set once every shard thread has been joined (see [`Inner::send`]).
+    stopped: AtomicBool,
     next_lease: AtomicU64,
     pub capabilities: Interner,
     pub tasks: TaskPool,
@@ -155,12 +157,15 @@ impl Inner {
 
     /// Sends `cmd` to shard `shard`.
     ///
-    /// A send that races shutdown: the sender checks the shutdown flag after it has
-    /// enqueued; if shutdown has begun, it drains that mailbox itself (dropping a command
-    /// resolves its reply with `ShutDown`) and reports `ShutDown`, because the command
-    /// may or may not have been applied. Shutdown drains every mailbox again after the
-    /// shard threads have stopped, so a command enqueued before the flag was set is
-    /// either applied or resolved, never stranded.
+    /// A send that races shutdown. Shutdown sets `shut` (no new sends), lets every shard
+    /// apply everything queued before and after its `Shutdown` marker until its mailbox
+    /// is empty, joins the shards, sets `stopped`, then drains every mailbox once more
+    /// (dropping a command resolves its reply with `ShutDown`). A sender that passed the
+    /// `shut` check enqueues, then loads `stopped` (both `SeqCst`): if the shards are
+    /// gone, it drains the mailbox itself and reports `ShutDown`; if not, its command was
+    /// enqueued before shutdown's final drain, which applies or resolves it. So no
+    /// command is ever stranded, and no sender ever drains a mailbox a shard still reads
+    /// (that would drop commands already accepted, or the `Shutdown` marker itself).
     pub(crate) fn send(&self, shard: usize, cmd: Command, mode: SendMode) -> Result<(), Error> {
         if self.shut.load(Ordering::SeqCst) {
             return Err(Error::ShutDown);
@@ -187,7 +192,7 @@ impl Inner {
             drop(cmd);
             return Err(error);
         }
-        if self.shut.load(Ordering::SeqCst) {
+        if self.stopped.load(Ordering::SeqCst) {
             self.drain(shard);
             return Err(Error::ShutDown);
         }
@@ -317,6 +322,7 @@ impl Engine {
             mode: config.mode,
             config,
             shut: AtomicBool::new(false),
+            stopped: AtomicBool::new(false),
             next_lease: AtomicU64::new(1),
             capabilities: Interner::new(mabeam_shards::registry::MAX_CAPABILITIES),
             tasks,
@@ -523,6 +529,7 @@ impl Engine {
                 }
             }
         }
+        self.inner.stopped.store(true, Ordering::SeqCst);
         for shard in 0..self.inner.ports.len() {
             self.inner.drain(shard);
         }

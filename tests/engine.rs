@@ -50,6 +50,50 @@ fn shutdown_applies_everything_accepted() {
     }
 }
 
+/// Senders racing shutdown never take a shard's `Shutdown` marker or strand a command:
+/// shutdown returns, every sender stops with `ShutDown`, and every ticket resolves.
+#[test]
+fn shutdown_racing_senders_always_completes() {
+    for _ in 0..20 {
+        let engine = common::engine(2);
+        let writers: Vec<_> = (0..3).map(|_| engine.batch_writer(1)).collect();
+        let (started_tx, started) = flume::bounded(3);
+        let handles: Vec<_> = writers
+            .into_iter()
+            .enumerate()
+            .map(|(w, mut writer)| {
+                let started_tx = started_tx.clone();
+                std::thread::spawn(move || {
+                    let mut i = 0u64;
+                    loop {
+                        if let Err(e) = writer.update_agent(w as u64 * 1_000_000 + i, state(i)) {
+                            return e;
+                        }
+                        if i == 10 {
+                            started_tx.send(()).unwrap();
+                        }
+                        i += 1;
+                    }
+                })
+            })
+            .collect();
+        for _ in 0..3 {
+            started.recv().unwrap();
+        }
+        let ticket = engine.agents().update_acked(7, state(7));
+        let report = engine.shutdown();
+        assert_eq!(report.shards.len(), 2);
+        for h in handles {
+            assert_eq!(h.join().unwrap(), Error::ShutDown);
+        }
+        // Accepted before shutdown: applied, or resolved with ShutDown; never pending.
+        match ticket.wait() {
+            Ok(r) => assert!(r.is_ok()),
+            Err(e) => assert_eq!(e, Error::ShutDown),
+        }
+    }
+}
+
 #[test]
 fn calls_after_shutdown_return_shut_down() {
     let engine = common::engine(2);
