@@ -44,12 +44,14 @@ pub struct Config {
     /// Most messages a shard drains before it publishes and replies.
     pub batch_size: usize,
     /// How long an idle shard spins on its mailbox before it blocks (a wake from a
-    /// blocked `recv` costs several microseconds here).
+    /// blocked `recv` costs several microseconds here). The spin yields the core between
+    /// checks, so host threads sharing the core still run.
     pub idle_spin: Duration,
     /// How long a ticket waiter spins before it parks (a park/unpark wake costs several
-    /// microseconds here; a shard usually answers in about one). At most half the
-    /// cores' worth of waiters spin at once, process-wide; the others park at once, so
-    /// many waiting clients never starve the shard threads. Zero parks at once.
+    /// microseconds here; a shard usually answers in about one). The spin yields the core
+    /// between checks, and at most one waiter per core spins at once, process-wide; the
+    /// others park at once, so many waiting clients never starve the shard threads. Zero
+    /// parks at once.
     pub ticket_spin: Duration,
     /// Most registry entries per shard (`RegistryError::Full` beyond).
     pub registry_capacity: usize,

@@ -175,6 +175,9 @@ impl Shard {
             for _ in 0..64 {
                 std::hint::spin_loop();
             }
+            // A host thread waiting for this shard's answer may share this core: let it
+            // run between checks.
+            std::thread::yield_now();
             match self.rx.try_recv() {
                 Ok(cmd) => return Some(cmd),
                 Err(TryRecvError::Disconnected) => return None,

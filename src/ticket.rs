@@ -32,11 +32,12 @@ pub struct Ticket<T> {
 /// Waiters spinning now, process-wide.
 static SPINNERS: AtomicUsize = AtomicUsize::new(0);
 
-/// Most waiters that spin at once: half the cores, at least one. More would take the
-/// cores the shards need to answer them.
+/// Most waiters that spin at once: one per core. Spinning waiters yield between checks,
+/// so a shard that shares a core with one still runs; more spinners than cores would only
+/// take turns.
 fn max_spinners() -> usize {
     static MAX: OnceLock<usize> = OnceLock::new();
-    *MAX.get_or_init(|| (std::thread::available_parallelism().map_or(1, |n| n.get()) / 2).max(1))
+    *MAX.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 /// A spinning slot, released on drop.
@@ -111,6 +112,10 @@ impl<T> Ticket<T> {
             if Instant::now() >= deadline {
                 return None;
             }
+            // Give the core away between checks: the shard that owes the answer may be
+            // pinned to this very core, and a pure spin would keep it off until the
+            // spin budget runs out.
+            std::thread::yield_now();
         }
     }
 
