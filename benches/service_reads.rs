@@ -27,6 +27,9 @@ use mabeam::{Config, Engine};
 
 const KEYS: usize = 4096;
 
+/// One service read of key number `i`.
+type Read<'a> = Box<dyn Fn(usize) + Sync + 'a>;
+
 /// An engine with `KEYS` registry entries, agents, auctions and market keys.
 struct Loaded {
     engine: Engine,
@@ -124,7 +127,7 @@ fn service_reads(c: &mut Criterion) {
             auctions,
             ..
         } = &loaded;
-        let reads: [(&str, Box<dyn Fn(usize) + Sync>); 4] = [
+        let reads: [(&str, Read); 4] = [
             (
                 "registry_lookup",
                 Box::new(|i| {
