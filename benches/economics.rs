@@ -7,7 +7,9 @@
 //! cached-pricing reads) = 15,000 operations, timed end to end (every create's ticket
 //! has resolved). Each client pipelines its creates (sends all 100, then waits for the
 //! tickets), as the original's asynchronous `create_auction` did. Market keys and the
-//! pricing cache are filled before timing so the reads hit.
+//! pricing cache are filled before timing so the reads hit. `sharded_batched` is the
+//! sharded engine with each client's creates sent through a `BatchWriter` (one message
+//! per shard instead of one per create); the GenServer shape has no batching.
 //!
 //! Run: `cargo bench --bench economics`.
 
@@ -16,7 +18,7 @@ use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_main, Criterion, Throughput};
-use mabeam::auctions::{AuctionKind, AuctionSpec};
+use mabeam::auctions::{AuctionId, AuctionKind, AuctionSpec};
 use mabeam::market::MarketUpdate;
 use mabeam::pricing::PricingInput;
 use mabeam::{Config, Engine};
@@ -24,9 +26,8 @@ use mabeam::{Config, Engine};
 const CLIENTS: usize = 50;
 const AUCTIONS_PER_CLIENT: usize = 100;
 const CATEGORIES: u64 = 16;
-/// Open auctions a shard may hold: every sample starts a fresh engine, and a sample's
-/// iterations leave their auctions open, so this must exceed iterations × 5,000.
-const MAX_OPEN: usize = 1 << 22;
+/// Open auctions a shard may hold: each iteration's 5,000 (closed again after it).
+const MAX_OPEN: usize = 1 << 16;
 
 fn inputs() -> Vec<PricingInput> {
     (0..CATEGORIES)
@@ -65,8 +66,21 @@ fn prepare(mut config: Config) -> Engine {
     engine
 }
 
-/// Runs the scenario once; returns its wall time.
-fn scenario(engine: &Engine, inputs: &[PricingInput]) -> Duration {
+/// How a client sends its creates.
+#[derive(Clone, Copy)]
+enum Creates {
+    /// `auctions().create(spec)`: one message each, all sent, then every ticket waited.
+    OneByOne,
+    /// Through a [`mabeam::BatchWriter`]: buffered per shard, flushed, then waited.
+    Batched,
+}
+
+/// Runs the scenario once; returns its wall time and the auctions it created.
+fn scenario(
+    engine: &Engine,
+    inputs: &[PricingInput],
+    creates: Creates,
+) -> (Duration, Vec<AuctionId>) {
     let start = Barrier::new(CLIENTS + 1);
     std::thread::scope(|s| {
         let handles: Vec<_> = (0..CLIENTS)
@@ -74,40 +88,61 @@ fn scenario(engine: &Engine, inputs: &[PricingInput]) -> Duration {
                 let start = &start;
                 s.spawn(move || {
                     let auctions = engine.auctions();
+                    let mut writer = engine.batch_writer(AUCTIONS_PER_CLIENT);
+                    let spec = |i: usize| AuctionSpec {
+                        kind: AuctionKind::English {
+                            reserve: 100,
+                            min_increment: 1,
+                        },
+                        seller: client as u64,
+                        category: ((client + i) as u64 % CATEGORIES) as u32,
+                        deadline: None,
+                        buy_now: None,
+                    };
                     start.wait();
-                    let tickets: Vec<_> = (0..AUCTIONS_PER_CLIENT)
-                        .map(|i| {
-                            auctions.create(AuctionSpec {
-                                kind: AuctionKind::English {
-                                    reserve: 100,
-                                    min_increment: 1,
-                                },
-                                seller: client as u64,
-                                category: ((client + i) as u64 % CATEGORIES) as u32,
-                                deadline: None,
-                                buy_now: None,
-                            })
-                        })
+                    let tickets: Vec<_> = match creates {
+                        Creates::OneByOne => (0..AUCTIONS_PER_CLIENT)
+                            .map(|i| auctions.create(spec(i)))
+                            .collect(),
+                        Creates::Batched => {
+                            let t = (0..AUCTIONS_PER_CLIENT)
+                                .map(|i| writer.create_auction(spec(i)))
+                                .collect();
+                            writer.flush().expect("running");
+                            t
+                        }
+                    };
+                    let ids: Vec<AuctionId> = tickets
+                        .into_iter()
+                        .map(|t| t.wait().expect("engine running").expect("valid spec"))
                         .collect();
-                    for t in tickets {
-                        black_box(t.wait().expect("engine running").expect("valid spec"));
-                    }
                     for i in 0..AUCTIONS_PER_CLIENT {
                         let key = (client + i) as u64 % CATEGORIES;
                         black_box(engine.market().state(key).expect("running"));
                         let input = &inputs[key as usize];
                         black_box(engine.pricing().cached(input).expect("running"));
                     }
+                    ids
                 })
             })
             .collect();
         start.wait();
         let t = Instant::now();
-        for h in handles {
-            h.join().expect("client thread");
-        }
-        t.elapsed()
+        let ids: Vec<Vec<AuctionId>> = handles
+            .into_iter()
+            .map(|h| h.join().expect("client thread"))
+            .collect();
+        (t.elapsed(), ids.concat())
     })
+}
+
+/// Closes `ids` (not timed), so that retention evicts them and a long run's memory stays
+/// flat instead of every sample paying for fresh pages.
+fn close_all(engine: &Engine, ids: &[AuctionId]) {
+    let tickets: Vec<_> = ids.iter().map(|&id| engine.auctions().close(id)).collect();
+    for t in tickets {
+        let _outcome = t.wait().expect("engine running");
+    }
 }
 
 fn economics(c: &mut Criterion) {
@@ -119,15 +154,27 @@ fn economics(c: &mut Criterion) {
     group.sample_size(10);
     group.warm_up_time(Duration::from_secs(1));
     group.measurement_time(Duration::from_secs(5));
-    for (name, config) in [
-        ("sharded", Config::default as fn() -> Config),
-        ("centralized", Config::centralized),
+    for (name, config, creates) in [
+        (
+            "sharded",
+            Config::default as fn() -> Config,
+            Creates::OneByOne,
+        ),
+        ("centralized", Config::centralized, Creates::OneByOne),
+        ("sharded_batched", Config::default, Creates::Batched),
     ] {
         group.bench_function(name, |b| {
-            // A fresh engine per sample (not timed), so auctions do not pile up.
+            // A fresh engine per sample (not timed); each iteration's auctions are closed
+            // untimed after it.
             b.iter_custom(|iters| {
                 let engine = prepare(config());
-                let elapsed = (0..iters).map(|_| scenario(&engine, &inputs)).sum();
+                let elapsed = (0..iters)
+                    .map(|_| {
+                        let (elapsed, ids) = scenario(&engine, &inputs, creates);
+                        close_all(&engine, &ids);
+                        elapsed
+                    })
+                    .sum();
                 drop(engine);
                 elapsed
             })

@@ -20,14 +20,24 @@ pub use mabeam_shards::auction::{
 
 use crate::command::Command;
 pub use crate::economics::AuctionFilter;
-use crate::economics::{dutch_price, EconomicsCommand, AUCTION_SEQ_BITS};
+use crate::economics::{dutch_price, EconomicsCommand};
 use crate::engine::{Inner, SendMode};
 use crate::ticket::{Reply, Ticket};
 use crate::Error;
+use mabeam_shards::auction::AUCTION_SEQ_BITS;
 
 thread_local! {
     /// Round-robin position of this thread's auction creates.
     static NEXT_SHARD: Cell<usize> = Cell::new(thread_seed());
+}
+
+/// The shard of this thread's next auction create: round-robin from a per-thread start.
+pub(crate) fn next_create_shard(shards: usize) -> usize {
+    NEXT_SHARD.with(|c| {
+        let s = c.get();
+        c.set(s.wrapping_add(1));
+        s % shards
+    })
 }
 
 fn thread_seed() -> usize {
@@ -94,12 +104,7 @@ impl<'e> Auctions<'e> {
         if let Err(e) = spec.validate(self.inner.config.clock.now()) {
             return Ticket::ready(Ok(Err(AuctionError::InvalidSpec(e))), spin);
         }
-        let n = self.inner.ports.len();
-        let shard = NEXT_SHARD.with(|c| {
-            let s = c.get();
-            c.set(s.wrapping_add(1));
-            s % n
-        });
+        let shard = next_create_shard(self.inner.ports.len());
         self.inner.call(shard, SendMode::Timeout, |reply| {
             Command::Economics(EconomicsCommand::Create { spec, reply })
         })

@@ -3,10 +3,14 @@
 use std::sync::Arc;
 
 use mabeam_shards::agents::AgentState;
+use mabeam_shards::auction::{AuctionError, AuctionId, AuctionSpec, Bid, AUCTION_SEQ_BITS};
+use mabeam_shards::market::MarketUpdate;
 
+use crate::auctions::next_create_shard;
 use crate::command::{AgentCommand, Command};
+use crate::economics::EconomicsCommand;
 use crate::engine::{Inner, SendMode};
-use crate::ticket::Reply;
+use crate::ticket::{Reply, Ticket};
 use crate::Error;
 
 /// Buffers fire-and-forget commands per shard and sends each shard's buffer as one
@@ -95,6 +99,59 @@ impl BatchWriter {
                 reply: Reply::Nobody,
             }),
         )
+    }
+
+    /// Buffers a fire-and-forget bid (see
+    /// [`Auctions::bid_nowait`](crate::auctions::Auctions::bid_nowait)); an id that
+    /// cannot be this engine's is refused here with `NotFound`.
+    pub fn bid(&mut self, id: AuctionId, bid: Bid) -> Result<(), AuctionError> {
+        let shard = (id >> AUCTION_SEQ_BITS) as usize;
+        if shard >= self.buffers.len() {
+            return Err(AuctionError::NotFound { id });
+        }
+        let cmd = Command::Economics(EconomicsCommand::Bid {
+            id,
+            bid,
+            reply: Reply::Nobody,
+        });
+        Ok(self.push(shard, cmd)?)
+    }
+
+    /// Buffers a fire-and-forget market update (see
+    /// [`Market::update`](crate::market::Market::update)); zero volume is refused here.
+    pub fn market_update(
+        &mut self,
+        update: MarketUpdate,
+    ) -> Result<(), mabeam_shards::market::MarketError> {
+        if update.volume == 0 {
+            return Err(mabeam_shards::market::MarketError::ZeroVolume { key: update.key });
+        }
+        let shard = self.inner.shard_of(update.key);
+        let cmd = Command::Economics(EconomicsCommand::MarketUpdate {
+            update,
+            reply: Reply::Nobody,
+        });
+        Ok(self.push(shard, cmd)?)
+    }
+
+    /// Buffers an auction create (see
+    /// [`Auctions::create`](crate::auctions::Auctions::create)). The ticket resolves once
+    /// the buffer has been sent (when it is full, on [`flush`](Self::flush) or on drop)
+    /// and applied: flush before waiting on it. A refused send resolves it with the
+    /// refusal.
+    pub fn create_auction(&mut self, spec: AuctionSpec) -> Ticket<Result<AuctionId, AuctionError>> {
+        let spin = self.inner.config.ticket_spin;
+        if let Err(e) = spec.validate(self.inner.config.clock.now()) {
+            return Ticket::ready(Ok(Err(AuctionError::InvalidSpec(e))), spin);
+        }
+        let shard = next_create_shard(self.buffers.len());
+        let (ticket, reply) = Ticket::new(spin);
+        // On refusal the command is dropped, which resolves the ticket with the reason.
+        let _ = self.push(
+            shard,
+            Command::Economics(EconomicsCommand::Create { spec, reply }),
+        );
+        ticket
     }
 
     /// Sends every non-empty buffer. Returns the first error, after trying every shard.

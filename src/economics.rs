@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 
 use mabeam_shards::auction::{
     AuctionBook, AuctionError, AuctionEvent, AuctionId, AuctionKind, AuctionSpec, AuctionState,
-    AuctionStatus, Bid, BidReceipt, BookLimits, KindTag, Outcome, STATUS_WORDS,
+    AuctionStatus, Bid, BidReceipt, BookLimits, KindTag, Outcome, AUCTION_SEQ_BITS, STATUS_WORDS,
 };
 use mabeam_shards::market::{
     MarketBook, MarketError, MarketLimits, MarketState, MarketUpdate, MARKET_WORDS,
@@ -22,9 +22,6 @@ use mabeam_shards::table::{snapshot_table, TableReader, TableWriter};
 use crate::command::Command;
 use crate::shard::Ctx;
 use crate::ticket::Reply;
-
-/// Bits of an auction id that hold the per-shard sequence.
-pub(crate) const AUCTION_SEQ_BITS: u32 = 48;
 
 /// Words of a Dutch clock record: start, step, tick, reserve.
 pub(crate) const DUTCH_WORDS: usize = 4;

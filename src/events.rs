@@ -23,7 +23,6 @@
 //! `auction.cancelled`, `market.data.updated`, `coordination.initiated`,
 //! `coordination.completed`, `coordination.barrier.reached`.
 
-use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -122,11 +121,56 @@ pub enum Payload {
     Host(Arc<[u8]>),
 }
 
+/// An event's topic: a service's static name, or a host topic shared by every copy of
+/// the event (cloning an event for a subscriber never copies the topic).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum TopicName {
+    /// A service topic such as `auction.bid`.
+    Static(&'static str),
+    /// A host topic.
+    Shared(Arc<str>),
+}
+
+impl std::ops::Deref for TopicName {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        match self {
+            Self::Static(s) => s,
+            Self::Shared(s) => s,
+        }
+    }
+}
+
+impl AsRef<str> for TopicName {
+    fn as_ref(&self) -> &str {
+        self
+    }
+}
+
+impl fmt::Display for TopicName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self)
+    }
+}
+
+impl PartialEq<str> for TopicName {
+    fn eq(&self, other: &str) -> bool {
+        **self == *other
+    }
+}
+
+impl PartialEq<&str> for TopicName {
+    fn eq(&self, other: &&str) -> bool {
+        **self == **other
+    }
+}
+
 /// One event.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
     /// The dotted topic.
-    pub topic: Cow<'static, str>,
+    pub topic: TopicName,
     /// The shard that published it.
     pub shard: u16,
     /// Sequence number on that shard (increasing by one per event).
@@ -227,7 +271,7 @@ pub(crate) enum EventCommand {
         id: u64,
     },
     Publish {
-        topic: Topic,
+        topic: Arc<str>,
         payload: Arc<[u8]>,
         correlation: Option<u64>,
     },
@@ -280,7 +324,7 @@ impl EventSink {
     /// Hands `payload` on `topic` to every matching subscriber and the history.
     pub(crate) fn emit(
         &mut self,
-        topic: Cow<'static, str>,
+        topic: TopicName,
         payload: Payload,
         correlation: Option<u64>,
         now: u64,
@@ -351,14 +395,14 @@ impl EventSink {
             ),
             AuctionEvent::Evicted { .. } => return,
         };
-        self.emit(Cow::Borrowed(topic), payload, Some(id), now);
+        self.emit(TopicName::Static(topic), payload, Some(id), now);
     }
 
     /// A market state changed.
     pub(crate) fn market_updated(&mut self, state: MarketState, now: u64) {
         if self.wanted() {
             self.emit(
-                Cow::Borrowed("market.data.updated"),
+                TopicName::Static("market.data.updated"),
                 Payload::MarketUpdated(state),
                 Some(state.key),
                 now,
@@ -375,7 +419,7 @@ impl EventSink {
         now: u64,
     ) {
         if self.wanted() {
-            self.emit(Cow::Borrowed(topic), payload(), correlation, now);
+            self.emit(TopicName::Static(topic), payload(), correlation, now);
         }
     }
 
@@ -405,7 +449,7 @@ impl EventSink {
                 correlation,
             } => {
                 self.emit(
-                    Cow::Owned(topic.as_str().to_owned()),
+                    TopicName::Shared(topic),
                     Payload::Host(payload),
                     correlation,
                     now,
@@ -417,7 +461,7 @@ impl EventSink {
                 payload,
                 correlation,
             } => {
-                self.emit(Cow::Borrowed(topic), payload, correlation, now);
+                self.emit(TopicName::Static(topic), payload, correlation, now);
                 None
             }
             EventCommand::History {
@@ -607,10 +651,11 @@ impl<'e> Events<'e> {
         correlation: Option<u64>,
     ) -> Result<(), EventError> {
         self.inner.check_open()?;
-        let topic = Topic::parse(topic)?;
+        Topic::validate(topic)?;
         let shard = self
             .inner
-            .shard_of(mabeam_shards::registry::name_key(topic.as_str()));
+            .shard_of(mabeam_shards::registry::name_key(topic));
+        let topic: Arc<str> = topic.into();
         let cmd = Command::events(EventCommand::Publish {
             topic,
             payload: payload.into(),

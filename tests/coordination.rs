@@ -194,7 +194,7 @@ fn patterns_route_events_and_history_is_queryable() {
     engine.flush().unwrap();
     let drain = |s: &mabeam::events::Subscription| {
         let mut topics: Vec<String> = std::iter::from_fn(|| s.try_recv())
-            .map(|e| e.topic.into_owned())
+            .map(|e| e.topic.to_string())
             .collect();
         topics.sort();
         topics
@@ -282,7 +282,7 @@ fn services_publish_their_events() {
     drop(lease);
     engine.flush().unwrap();
     let mut topics: Vec<String> = std::iter::from_fn(|| sub.try_recv())
-        .map(|e| e.topic.into_owned())
+        .map(|e| e.topic.to_string())
         .collect();
     topics.sort();
     assert_eq!(

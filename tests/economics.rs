@@ -476,3 +476,46 @@ fn panics_on_the_pool_do_not_shrink_it() {
     assert_eq!((stats.workers, stats.panicked), (2, 10));
     assert_eq!(stats.completed, 12);
 }
+
+#[test]
+fn the_batch_writer_carries_creates_bids_and_market_updates() {
+    let engine = common::engine(2);
+    let mut writer = engine.batch_writer(64);
+    let tickets: Vec<_> = (0..300)
+        .map(|i| writer.create_auction(english(1, i % 4)))
+        .collect();
+    writer.flush().unwrap();
+    let ids: Vec<u64> = tickets
+        .into_iter()
+        .map(|t| t.wait().unwrap().unwrap())
+        .collect();
+    for (i, &id) in ids.iter().enumerate() {
+        writer.bid(id, bid(2, 100 + i as u64)).unwrap();
+    }
+    writer
+        .market_update(MarketUpdate {
+            key: 9,
+            price: 50,
+            volume: 2,
+        })
+        .unwrap();
+    assert_eq!(
+        writer.market_update(MarketUpdate {
+            key: 9,
+            price: 50,
+            volume: 0
+        }),
+        Err(MarketError::ZeroVolume { key: 9 })
+    );
+    assert_eq!(
+        writer.bid(1 << 60, bid(2, 1)),
+        Err(AuctionError::NotFound { id: 1 << 60 })
+    );
+    drop(writer); // sends the rest
+    engine.flush().unwrap();
+    for (i, &id) in ids.iter().enumerate() {
+        let s = engine.auctions().status(id).unwrap().unwrap();
+        assert_eq!((s.bid_count, s.price), (1, Some(100 + i as u64)));
+    }
+    assert_eq!(engine.market().state(9).unwrap().unwrap().total_volume, 2);
+}

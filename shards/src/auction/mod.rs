@@ -116,6 +116,11 @@ pub type Amount = u64;
 /// The id of an auction, chosen by the caller (the engine) and unique within a book.
 pub type AuctionId = u64;
 
+/// Low bits of an engine's auction id that hold the owning shard's sequence; the bits
+/// above hold the shard (`shard << AUCTION_SEQ_BITS | sequence`), so a bid or status read
+/// routes without hashing.
+pub const AUCTION_SEQ_BITS: u32 = 48;
+
 /// Most bids a combinatorial auction takes; the next one is refused with
 /// [`AuctionError::TooManyBids`].
 ///
