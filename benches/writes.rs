@@ -8,7 +8,8 @@
 //!   `centralized` (the GenServer shape: every write is a round trip), `dashmap` and
 //!   `rwlock` (the write itself), `actor` (a flume cast to one thread owning a map).
 //! - `bids_ff/{contender}/{writers}`: the same with bids (`bid_nowait`) on English
-//!   auctions, rising amounts, so every bid is accepted.
+//!   auctions, rising amounts, so every bid is accepted; `bids_acked/…`: the same bids
+//!   acknowledged (`bid(..).wait()`), one at a time per writer.
 //! - `acked/{contender}/{clients}`: acknowledged agent writes (`update_acked(..).wait()`),
 //!   one at a time per client, 1 and 2 clients; the bench also prints each run's p50 and
 //!   p99 round trip to stderr (criterion reports the mean).
@@ -261,7 +262,18 @@ fn auctions(engine: &Engine, writers: usize) -> Vec<u64> {
 }
 
 fn bids_ff(c: &mut Criterion) {
-    let mut g = group(c, "bids_ff");
+    bids(c, "bids_ff", false);
+}
+
+fn bids_acked(c: &mut Criterion) {
+    bids(c, "bids_acked", true);
+}
+
+/// Bids on one English auction per writer, amounts rising so every bid is accepted:
+/// fire-and-forget (`bid_nowait`, clock stopped after `flush`) or acknowledged
+/// (`bid(..).wait()`, one at a time).
+fn bids(c: &mut Criterion, group_name: &str, acked: bool) {
+    let mut g = group(c, group_name);
     for writers in [1usize, 2] {
         g.throughput(Throughput::Elements(writers as u64));
         for (name, engine) in [("mabeam", sharded()), ("centralized", centralized())] {
@@ -282,7 +294,12 @@ fn bids_ff(c: &mut Criterion) {
                                     amount: base + i,
                                     bundle: 0,
                                 };
-                                auctions.bid_nowait(ids[t], bid).expect("accepted");
+                                if acked {
+                                    let receipt = auctions.bid(ids[t], bid).wait();
+                                    black_box(receipt.expect("running").expect("accepted"));
+                                } else {
+                                    auctions.bid_nowait(ids[t], bid).expect("accepted");
+                                }
                             }
                         },
                         || engine.flush().expect("running"),
@@ -359,6 +376,12 @@ fn acked(c: &mut Criterion) {
 
 /// The criterion group, in a private module: the macro's `pub fn` has no doc comment.
 mod group {
-    criterion::criterion_group!(benches, super::writes_ff, super::bids_ff, super::acked);
+    criterion::criterion_group!(
+        benches,
+        super::writes_ff,
+        super::bids_ff,
+        super::bids_acked,
+        super::acked
+    );
 }
 criterion_main!(group::benches);
