@@ -84,24 +84,26 @@ fn writes_ff(c: &mut Criterion) {
     let mut g = group(c, "writes_ff");
     for writers in [1usize, 2] {
         g.throughput(Throughput::Elements(writers as u64));
+        for (name, engine) in [("mabeam", sharded()), ("centralized", centralized())] {
+            g.bench_with_input(BenchmarkId::new(name, writers), &writers, |b, &w| {
+                b.iter_custom(|iters| {
+                    timed(
+                        w,
+                        iters,
+                        |t, n| {
+                            let agents = engine.agents();
+                            for i in 0..n {
+                                agents
+                                    .update((t as u64 * n + i) % KEYS, state(i))
+                                    .expect("accepted");
+                            }
+                        },
+                        || engine.flush().expect("running"),
+                    )
+                })
+            });
+        }
         let engine = sharded();
-        g.bench_with_input(BenchmarkId::new("mabeam", writers), &writers, |b, &w| {
-            b.iter_custom(|iters| {
-                timed(
-                    w,
-                    iters,
-                    |t, n| {
-                        let agents = engine.agents();
-                        for i in 0..n {
-                            agents
-                                .update((t as u64 * n + i) % KEYS, state(i))
-                                .expect("accepted");
-                        }
-                    },
-                    || engine.flush().expect("running"),
-                )
-            })
-        });
         g.bench_with_input(
             BenchmarkId::new("mabeam_batched", writers),
             &writers,
@@ -118,29 +120,6 @@ fn writes_ff(c: &mut Criterion) {
                                     .expect("accepted");
                             }
                             writer.flush().expect("accepted");
-                        },
-                        || engine.flush().expect("running"),
-                    )
-                })
-            },
-        );
-        drop(engine);
-        let engine = centralized();
-        g.bench_with_input(
-            BenchmarkId::new("centralized", writers),
-            &writers,
-            |b, &w| {
-                b.iter_custom(|iters| {
-                    timed(
-                        w,
-                        iters,
-                        |t, n| {
-                            let agents = engine.agents();
-                            for i in 0..n {
-                                agents
-                                    .update((t as u64 * n + i) % KEYS, state(i))
-                                    .expect("accepted");
-                            }
                         },
                         || engine.flush().expect("running"),
                     )

@@ -10,8 +10,9 @@
 use std::collections::VecDeque;
 
 use mabeam_shards::auction::{
-    AuctionBook, AuctionError, AuctionEvent, AuctionId, AuctionKind, AuctionSpec, AuctionState,
-    AuctionStatus, Bid, BidReceipt, BookLimits, KindTag, Outcome, AUCTION_SEQ_BITS, STATUS_WORDS,
+    dutch_clock_price, AuctionBook, AuctionError, AuctionEvent, AuctionId, AuctionKind,
+    AuctionSpec, AuctionState, AuctionStatus, Bid, BidReceipt, BookLimits, KindTag, Outcome,
+    AUCTION_SEQ_BITS, STATUS_WORDS,
 };
 use mabeam_shards::market::{
     MarketBook, MarketError, MarketLimits, MarketState, MarketUpdate, MARKET_WORDS,
@@ -359,13 +360,9 @@ pub(crate) fn decode_pricing(check: u64, w: &[u64; PRICING_WORDS]) -> Option<Pri
     })
 }
 
-/// The Dutch clock price at `now`: `max(reserve, start - step * floor((now - created) /
-/// tick))`, the reserve where that would overflow or go below it (the rule of
-/// `mabeam_shards::auction`).
+/// The Dutch clock price at `now` from a published clock record (the rule of
+/// [`dutch_clock_price`]).
 pub(crate) fn dutch_price(clock: &[u64; DUTCH_WORDS], created_at: u64, now: u64) -> u64 {
     let [start, step, tick, reserve] = *clock;
-    let ticks = now.saturating_sub(created_at) / tick.max(1);
-    step.checked_mul(ticks)
-        .and_then(|drop| start.checked_sub(drop))
-        .map_or(reserve, |p| p.max(reserve))
+    dutch_clock_price(start, step, tick, reserve, created_at, now)
 }

@@ -1,7 +1,7 @@
 //! Shared helpers for the integration tests (each test file includes it as a module).
 #![allow(dead_code)]
 
-use mabeam::{Config, Engine};
+use mabeam::{Clock, Config, Engine, ManualClock};
 
 /// An unpinned engine with `shards` shards, so tests can run in parallel on a small
 /// machine.
@@ -18,4 +18,15 @@ pub fn config(shards: usize) -> Config {
         ticket_spin: std::time::Duration::from_micros(1),
         ..Config::default()
     }
+}
+
+/// An engine like [`engine`] whose clock only moves by hand, starting at 1,000 ns.
+pub fn manual_engine(shards: usize) -> (Engine, ManualClock) {
+    let clock = ManualClock::new(1_000);
+    let engine = Engine::start(Config {
+        clock: Clock::Manual(clock.clone()),
+        ..config(shards)
+    })
+    .expect("test config is valid");
+    (engine, clock)
 }

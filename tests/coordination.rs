@@ -8,19 +8,9 @@ use mabeam::agents::{AgentState, AgentStatus};
 use mabeam::barriers::BarrierError;
 use mabeam::coordination::{CoordinationError, Protocol, SessionState};
 use mabeam::events::{EventError, HistoryQuery, Payload};
-use mabeam::{Clock, Config, Engine, ManualClock};
+use mabeam::Engine;
 
 const LONG: Duration = Duration::from_secs(60);
-
-fn manual_engine(shards: usize) -> (Engine, ManualClock) {
-    let clock = ManualClock::new(1_000);
-    let engine = Engine::start(Config {
-        clock: Clock::Manual(clock.clone()),
-        ..common::config(shards)
-    })
-    .unwrap();
-    (engine, clock)
-}
 
 /// Agent ids that live on different shards of a 2-shard engine.
 fn agents_on_both_shards(engine: &Engine, n: u64) -> Vec<u64> {
@@ -37,7 +27,7 @@ fn agents_on_both_shards(engine: &Engine, n: u64) -> Vec<u64> {
 /// receive the completion event.
 #[test]
 fn completion_event_reaches_the_subscriber() {
-    let (engine, _clock) = manual_engine(2);
+    let (engine, _clock) = common::manual_engine(2);
     let sub = engine
         .events()
         .subscribe("coordination.completed", 16)
@@ -89,7 +79,7 @@ fn completion_event_reaches_the_subscriber() {
 
 #[test]
 fn votes_are_checked() {
-    let (engine, _clock) = manual_engine(2);
+    let (engine, _clock) = common::manual_engine(2);
     let coord = engine.coordination();
     let id = coord
         .initiate(&[1, 2, 3], Protocol::Unanimous, 1_000_000)
@@ -131,7 +121,7 @@ fn votes_are_checked() {
 
 #[test]
 fn a_deadline_expires_with_too_few_votes() {
-    let (engine, clock) = manual_engine(2);
+    let (engine, clock) = common::manual_engine(2);
     let sub = engine.events().subscribe("coordination.*", 16).unwrap();
     let coord = engine.coordination();
     let id = coord
@@ -167,7 +157,7 @@ fn a_deadline_expires_with_too_few_votes() {
 
 #[test]
 fn all_acknowledge_completes() {
-    let (engine, _clock) = manual_engine(2);
+    let (engine, _clock) = common::manual_engine(2);
     let coord = engine.coordination();
     let id = coord
         .initiate(&[1, 2], Protocol::AllAcknowledge, 1_000_000)
@@ -179,7 +169,7 @@ fn all_acknowledge_completes() {
 
 #[test]
 fn patterns_route_events_and_history_is_queryable() {
-    let (engine, clock) = manual_engine(2);
+    let (engine, clock) = common::manual_engine(2);
     let events = engine.events();
     let one = events.subscribe("app.*", 64).unwrap();
     let deep = events.subscribe("app.**", 64).unwrap();

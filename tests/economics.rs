@@ -9,7 +9,7 @@ use mabeam::auctions::{
 };
 use mabeam::market::{MarketError, MarketUpdate};
 use mabeam::pricing::{PricingError, PricingField, PricingInput};
-use mabeam::{Clock, Config, Engine, ManualClock, TaskError};
+use mabeam::{Config, Engine, TaskError};
 
 fn english(seller: u64, category: u32) -> AuctionSpec {
     AuctionSpec {
@@ -30,16 +30,6 @@ fn bid(bidder: u64, amount: u64) -> Bid {
         amount,
         bundle: 0,
     }
-}
-
-fn manual_engine(shards: usize) -> (Engine, ManualClock) {
-    let clock = ManualClock::new(1_000);
-    let engine = Engine::start(Config {
-        clock: Clock::Manual(clock.clone()),
-        ..common::config(shards)
-    })
-    .unwrap();
-    (engine, clock)
 }
 
 #[test]
@@ -155,7 +145,7 @@ fn sealed_bids_stay_hidden_until_close() {
 
 #[test]
 fn deadlines_close_auctions_on_their_shard() {
-    let (engine, clock) = manual_engine(2);
+    let (engine, clock) = common::manual_engine(2);
     let auctions = engine.auctions();
     let with_deadline = |deadline| AuctionSpec {
         deadline: Some(deadline),
@@ -185,7 +175,7 @@ fn deadlines_close_auctions_on_their_shard() {
 
 #[test]
 fn dutch_price_falls_with_the_clock() {
-    let (engine, clock) = manual_engine(1);
+    let (engine, clock) = common::manual_engine(1);
     let auctions = engine.auctions();
     let spec = AuctionSpec {
         kind: AuctionKind::Dutch {

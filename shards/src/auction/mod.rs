@@ -121,6 +121,34 @@ pub type AuctionId = u64;
 /// routes without hashing.
 pub const AUCTION_SEQ_BITS: u32 = 48;
 
+/// The Dutch clock price at `now` of an auction created at `created_at`:
+/// `max(reserve, start - step * floor((now - created_at) / tick_nanos))`, the reserve
+/// where the product or difference would overflow or go below it; a `now` before
+/// `created_at` counts as no time elapsed, and a `tick_nanos` of 0 as 1.
+///
+/// Published so that a reader of a snapshot can compute the current price without a
+/// message to the shard.
+///
+/// ```
+/// use mabeam_shards::auction::dutch_clock_price;
+/// assert_eq!(dutch_clock_price(1_000, 100, 10, 500, 0, 35), 700);
+/// assert_eq!(dutch_clock_price(1_000, 100, 10, 500, 0, 1_000), 500);
+/// ```
+#[inline]
+pub fn dutch_clock_price(
+    start: Amount,
+    step: Amount,
+    tick_nanos: u64,
+    reserve: Amount,
+    created_at: u64,
+    now: u64,
+) -> Amount {
+    let ticks = now.saturating_sub(created_at) / tick_nanos.max(1);
+    step.checked_mul(ticks)
+        .and_then(|drop| start.checked_sub(drop))
+        .map_or(reserve, |p| p.max(reserve))
+}
+
 /// Most bids a combinatorial auction takes; the next one is refused with
 /// [`AuctionError::TooManyBids`].
 ///

@@ -135,14 +135,14 @@ impl Auction {
                 step,
                 tick_nanos,
                 reserve,
-            } => {
-                let ticks = now.saturating_sub(self.created_at) / tick_nanos;
-                let price = step
-                    .checked_mul(ticks)
-                    .and_then(|drop| start.checked_sub(drop))
-                    .map_or(reserve, |p| p.max(reserve));
-                Some(price)
-            }
+            } => Some(super::dutch_clock_price(
+                start,
+                step,
+                tick_nanos,
+                reserve,
+                self.created_at,
+                now,
+            )),
             _ => None,
         }
     }
