@@ -2,8 +2,9 @@
 //! reads from any thread.
 //!
 //! Bound: at most `Config::agent_capacity` agents per shard; a write that would create
-//! one more is refused with [`AgentError::Full`] (in a ticket, or counted as a failed
-//! command for fire-and-forget writes).
+//! one more is refused with [`AgentError::Full`]. An acknowledged write reports it in its
+//! ticket; a fire-and-forget write has nobody to report to, so the shard drops it (use
+//! [`Agents::update_acked`] where a full shard must be noticed).
 
 use std::sync::Arc;
 

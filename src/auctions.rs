@@ -117,8 +117,8 @@ impl<'e> Auctions<'e> {
     }
 
     /// Places a bid without waiting for the answer (the original's `place_bid_async`).
-    /// A refusal by the auction's rule is applied (and counted) like any answer, just
-    /// not reported back; the errors returned are an id that cannot exist (`NotFound`)
+    /// The shard applies it like any bid — a refusal by the auction's rule is an answer
+    /// (the bid count does not move) — but the answer is not reported back; the errors returned are an id that cannot exist (`NotFound`)
     /// and engine failures. Waits up to `Config::send_timeout` for mailbox space.
     pub fn bid_nowait(&self, id: AuctionId, bid: Bid) -> Result<(), AuctionError> {
         let shard = self.shard(id).ok_or(AuctionError::NotFound { id })?;
