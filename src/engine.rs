@@ -20,7 +20,6 @@ use crate::config::{Config, Mode};
 use crate::coordination::{Coordination, CoordinationShard, CoordinationShared};
 use crate::economics::{EconomicsPort, EconomicsShard};
 use crate::events::{EventSink, Events, EventsShared};
-use crate::interner::Interner;
 use crate::market::Market;
 use crate::pricing::PricingService;
 use crate::registry::Registry;
@@ -29,6 +28,7 @@ use crate::tasks::{TaskPool, Tasks};
 use crate::ticket::{DropScope, Reply, Ticket};
 use crate::Error;
 use mabeam_shards::coordination::SESSION_STATUS_WORDS;
+use mabeam_shards::interner::Interner;
 
 /// Most shards an engine may have.
 pub const MAX_SHARDS: usize = 1024;

@@ -37,7 +37,6 @@ pub mod coordination;
 mod economics;
 mod engine;
 pub mod events;
-mod interner;
 pub mod market;
 pub mod pricing;
 pub mod registry;

@@ -3,8 +3,9 @@
 //! What one mabeam shard is, with no threads of its own:
 //!
 //! - the lock-free primitives the engine publishes and hands results through
-//!   ([`seqlock`], [`table`], [`oneshot`], [`barrier`]), written against the [`sync`] shim
-//!   so that `loom-tests/` model-checks the very same code under `--cfg mabeam_loom`;
+//!   ([`seqlock`], [`table`], [`oneshot`], [`barrier`], [`interner`]), written against
+//!   the [`sync`] shim so that `loom-tests/` model-checks the very same code under
+//!   `--cfg mabeam_loom`;
 //! - the per-shard state machines ([`registry`], [`agents`], [`auction`], [`market`],
 //!   [`pricing`], [`coordination`], [`topic`]), plain deterministic code that
 //!   takes time as an argument.
@@ -19,6 +20,7 @@ pub mod error;
 pub use error::Error;
 
 pub mod barrier;
+pub mod interner;
 pub mod oneshot;
 pub mod seqlock;
 pub mod table;

@@ -10,7 +10,7 @@ pub use std::sync::atomic::{
     fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
 };
 #[cfg(not(mabeam_loom))]
-pub use std::sync::Arc;
+pub use std::sync::{Arc, Mutex};
 #[cfg(not(mabeam_loom))]
 pub use std::thread;
 
@@ -19,7 +19,7 @@ pub use loom::sync::atomic::{
     fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
 };
 #[cfg(mabeam_loom)]
-pub use loom::sync::Arc;
+pub use loom::sync::{Arc, Mutex};
 #[cfg(mabeam_loom)]
 pub use loom::thread;
 

@@ -1,0 +1,77 @@
+//! Loom model of `mabeam_shards::interner::Interner`: a reader that sees an id published
+//! reads its whole string (loom's `UnsafeCell` tracking fails on any read that races the
+//! slot's write), and two appenders racing on names get distinct ids, each name once.
+//!
+//! Weakening check (done for real, then restored): with the publishing
+//! `len.store(id + 1, Release)` in `Interner::intern` made `Relaxed`, loom fails
+//! `racing_appenders_get_distinct_ids_once` and `the_same_name_is_interned_once` with
+//! "Causality violation: Concurrent read and write accesses" on a slot's `UnsafeCell`: the
+//! second appender's lock-free `get` reads slot 0 after seeing `len == 1`, unordered with
+//! the first appender's write. (`a_reader_sees_published_names_whole` kept passing under
+//! that weakening; the two appender models are the ones that catch it.)
+#![cfg(mabeam_loom)]
+
+use loom::sync::Arc;
+use loom::thread;
+use mabeam_shards::interner::Interner;
+
+fn model(f: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(3);
+    builder.check(f);
+}
+
+#[test]
+fn a_reader_sees_published_names_whole() {
+    model(|| {
+        let interner = Arc::new(Interner::new(2));
+        let appender = {
+            let interner = Arc::clone(&interner);
+            thread::spawn(move || {
+                assert_eq!(interner.intern("plan"), Some(0));
+            })
+        };
+        if let Some(name) = interner.name(0) {
+            assert_eq!(name, "plan");
+        }
+        if let Some(id) = interner.get("plan") {
+            assert_eq!(id, 0);
+        }
+        appender.join().expect("appender panicked");
+        assert_eq!(interner.name(0), Some("plan"));
+    });
+}
+
+#[test]
+fn racing_appenders_get_distinct_ids_once() {
+    model(|| {
+        let interner = Arc::new(Interner::new(2));
+        let other = {
+            let interner = Arc::clone(&interner);
+            thread::spawn(move || interner.intern("bid"))
+        };
+        let mine = interner.intern("plan").expect("capacity 2");
+        let theirs = other
+            .join()
+            .expect("appender panicked")
+            .expect("capacity 2");
+        assert_ne!(mine, theirs);
+        assert_eq!(interner.name(mine), Some("plan"));
+        assert_eq!(interner.name(theirs), Some("bid"));
+        assert_eq!(interner.len(), 2);
+    });
+}
+
+#[test]
+fn the_same_name_is_interned_once() {
+    model(|| {
+        let interner = Arc::new(Interner::new(2));
+        let other = {
+            let interner = Arc::clone(&interner);
+            thread::spawn(move || interner.intern("plan"))
+        };
+        let mine = interner.intern("plan");
+        assert_eq!(other.join().expect("appender panicked"), mine);
+        assert_eq!(interner.len(), 1);
+    });
+}
