@@ -118,6 +118,7 @@ impl Name {
     /// assert_eq!(Name::new("worker-1").unwrap().as_str(), "worker-1");
     /// assert_eq!(Name::new(""), Err(RegistryError::InvalidName { len: 0 }));
     /// ```
+    #[inline]
     pub fn new(name: &str) -> Result<Self, RegistryError> {
         let len = name.len();
         if len == 0 || len > MAX_NAME_LEN {
@@ -139,10 +140,12 @@ impl Name {
     }
 
     /// The stable 64-bit key of this name (see [`name_key`]).
+    #[inline]
     pub fn key(&self) -> u64 {
-        name_key(self.as_str())
+        key_of_bytes(&self.bytes[..self.len as usize])
     }
 
+    #[inline]
     fn to_words(self) -> [u64; 1 + NAME_WORDS] {
         let mut w = [0u64; 1 + NAME_WORDS];
         w[0] = u64::from(self.len);
@@ -171,6 +174,7 @@ impl Name {
     }
 
     /// True if the record words hold exactly this name.
+    #[inline]
     fn matches_words(&self, w: &[u64]) -> bool {
         w[..1 + NAME_WORDS] == self.to_words()
     }
@@ -192,8 +196,13 @@ impl fmt::Display for Name {
 ///
 /// Stable across runs and platforms; the engine also routes names to shards with it.
 pub fn name_key(name: &str) -> u64 {
+    key_of_bytes(name.as_bytes())
+}
+
+#[inline]
+fn key_of_bytes(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in name.as_bytes() {
+    for &b in bytes {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
@@ -202,6 +211,7 @@ pub fn name_key(name: &str) -> u64 {
 
 /// The murmur3 64-bit finalizer: a bijective mix whose output bits all depend on every
 /// input bit.
+#[inline]
 pub fn mix64(mut x: u64) -> u64 {
     x ^= x >> 33;
     x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
@@ -321,7 +331,13 @@ impl Entry {
     /// Decodes a published record; `None` if the words are not a valid entry.
     #[inline]
     pub fn from_words(w: &[u64; RECORD_WORDS]) -> Option<Self> {
-        let name = Name::from_words(w)?;
+        Self::with_name(Name::from_words(w)?, w)
+    }
+
+    /// The entry of record `w` whose name words are known to hold `name` (no second
+    /// decode or UTF-8 check of the name).
+    #[inline]
+    fn with_name(name: Name, w: &[u64; RECORD_WORDS]) -> Option<Self> {
         let health = Health::from_code(w[10] & 0xff)?;
         let mut caps = [0u64; CAP_WORDS];
         caps.copy_from_slice(&w[12..16]);
@@ -345,7 +361,7 @@ pub fn lookup(reader: &TableReader<RECORD_WORDS>, name: &Name) -> Option<Entry> 
     if !name.matches_words(&words) {
         return None;
     }
-    Entry::from_words(&words)
+    Entry::with_name(*name, &words)
 }
 
 struct Held {
