@@ -20,7 +20,7 @@
 //! reader saw was written before `s1` was published (`Release`/`Acquire` on `seq`) and none
 //! after, so the words are exactly the record published with `s1`.
 //!
-//! [`write_with`] and [`try_read_with`] are the recipe over any set of atomic words; the
+//! `write_with` and `try_read_with` (crate-private) are the recipe over any set of atomic words; the
 //! snapshot table (`crate::table`) uses them for its slots. [`SeqSlot`] is the recipe over
 //! `W` words.
 
