@@ -266,8 +266,8 @@ impl<const W: usize> Drop for Shared<W> {
 /// Creates a table and returns its writer and a first reader.
 ///
 /// `initial_capacity` is the initial number of slots, rounded up to a power of two, at
-/// least 2 and at most [`MAX_INITIAL_CAPACITY`] (larger values are clamped). About half of
-/// it can hold live keys before the table doubles.
+/// least 2 and at most [`MAX_INITIAL_CAPACITY`] (larger values are clamped). A rebuild
+/// doubles the capacity while more than five eighths of it would be live.
 ///
 /// # Example
 ///
@@ -401,7 +401,9 @@ impl<const W: usize> TableWriter<W> {
         let live = self.index.len() + 1;
         if live + self.tombstones > max_used(self.capacity()) {
             let mut capacity = self.capacity();
-            while live > capacity / 2 {
+            // Keep at most 5/8 of the slots live after a rebuild: linear probing stays
+            // short, and the table stays small enough to sit in a core's cache.
+            while live.saturating_mul(8) > capacity.saturating_mul(5) {
                 capacity = capacity
                     .checked_mul(2)
                     .expect("table capacity fits in usize: it is bounded by addressable memory");
@@ -540,9 +542,9 @@ impl<const W: usize> TableWriter<W> {
         let (target, old) = unsafe { (target_ptr.as_ref(), self.current.as_ref()) };
         for (key, slot) in self.index.iter_mut() {
             let record = old.slots[*slot].record();
-            let new_slot = target
-                .first_free(*key)
-                .expect("a free slot exists: the target holds at most half its capacity");
+            let new_slot = target.first_free(*key).expect(
+                "a free slot exists: the target holds at most five eighths of its capacity",
+            );
             target.slots[new_slot].publish_occupied(*key, &record);
             *slot = new_slot;
         }
