@@ -43,13 +43,8 @@
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::Arc;
 use loom::thread;
+use mabeam_loom_tests::model;
 use mabeam_shards::barrier::{Arrival, BarrierCell, BarrierWaitError};
-
-fn builder(preemptions: usize) -> loom::model::Builder {
-    let mut builder = loom::model::Builder::new();
-    builder.preemption_bound = Some(preemptions);
-    builder
-}
 
 fn cell(parties: usize) -> Arc<BarrierCell> {
     Arc::new(BarrierCell::new(parties).expect("valid party count"))
@@ -57,7 +52,7 @@ fn cell(parties: usize) -> Arc<BarrierCell> {
 
 #[test]
 fn two_threads_no_lost_wakeup() {
-    builder(3).check(|| {
+    model(3, || {
         let barrier = cell(2);
         let other = Arc::clone(&barrier);
         let helper = thread::spawn(move || other.wait(0));
@@ -72,7 +67,7 @@ fn two_threads_no_lost_wakeup() {
 
 #[test]
 fn three_threads_no_lost_wakeup() {
-    builder(2).check(|| {
+    model(2, || {
         let barrier = cell(3);
         let helpers: Vec<_> = (0..2)
             .map(|_| {
@@ -92,7 +87,7 @@ fn three_threads_no_lost_wakeup() {
 
 #[test]
 fn reuse_across_two_generations() {
-    builder(2).check(|| {
+    model(2, || {
         let barrier = cell(2);
         let data = Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
         let party = |me: usize, barrier: Arc<BarrierCell>, data: Arc<[AtomicUsize; 2]>| {
@@ -124,7 +119,7 @@ fn reuse_across_two_generations() {
 
 #[test]
 fn rollback_races_last_arrival() {
-    builder(3).check(|| {
+    model(3, || {
         let barrier = cell(2);
         // This thread arrives, then "times out" while the other party arrives.
         let arrival = barrier.arrive().expect("not shut down");
@@ -160,7 +155,7 @@ fn rollback_races_last_arrival() {
 
 #[test]
 fn shutdown_wakes_a_parked_waiter() {
-    builder(3).check(|| {
+    model(3, || {
         let barrier = cell(2);
         let other = Arc::clone(&barrier);
         let waiter = thread::spawn(move || other.wait(0));

@@ -13,17 +13,12 @@
 
 use loom::sync::Arc;
 use loom::thread;
+use mabeam_loom_tests::model;
 use mabeam_shards::interner::Interner;
-
-fn model(f: impl Fn() + Sync + Send + 'static) {
-    let mut builder = loom::model::Builder::new();
-    builder.preemption_bound = Some(3);
-    builder.check(f);
-}
 
 #[test]
 fn a_reader_sees_published_names_whole() {
-    model(|| {
+    model(3, || {
         let interner = Arc::new(Interner::new(2));
         let appender = {
             let interner = Arc::clone(&interner);
@@ -44,7 +39,7 @@ fn a_reader_sees_published_names_whole() {
 
 #[test]
 fn racing_appenders_get_distinct_ids_once() {
-    model(|| {
+    model(3, || {
         let interner = Arc::new(Interner::new(2));
         let other = {
             let interner = Arc::clone(&interner);
@@ -64,7 +59,7 @@ fn racing_appenders_get_distinct_ids_once() {
 
 #[test]
 fn the_same_name_is_interned_once() {
-    model(|| {
+    model(3, || {
         let interner = Arc::new(Interner::new(2));
         let other = {
             let interner = Arc::clone(&interner);

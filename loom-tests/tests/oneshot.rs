@@ -14,18 +14,13 @@
 
 use loom::sync::Arc;
 use loom::thread;
+use mabeam_loom_tests::model;
 use mabeam_shards::oneshot::{oneshot, Canceled, WaitError};
-
-fn model(f: impl Fn() + Sync + Send + 'static) {
-    let mut builder = loom::model::Builder::new();
-    builder.preemption_bound = Some(3);
-    builder.check(f);
-}
 
 /// The waiter registers and parks (spin 0) while the completer completes.
 #[test]
 fn complete_vs_parking_wait_never_loses_the_wakeup() {
-    model(|| {
+    model(3, || {
         let (c, w) = oneshot::<u32>();
         let producer = thread::spawn(move || c.complete(7));
         assert_eq!(w.wait(0), Ok(7));
@@ -36,7 +31,7 @@ fn complete_vs_parking_wait_never_loses_the_wakeup() {
 /// Same with one spin first: the spin phase and the park phase both race the completion.
 #[test]
 fn complete_vs_spinning_wait() {
-    model(|| {
+    model(3, || {
         let (c, w) = oneshot::<u32>();
         let producer = thread::spawn(move || c.complete(8));
         assert_eq!(w.wait(1), Ok(8));
@@ -47,7 +42,7 @@ fn complete_vs_spinning_wait() {
 /// Dropping the completer without a value wakes a parked waiter with `Canceled`.
 #[test]
 fn dropped_completer_wakes_the_waiter_with_canceled() {
-    model(|| {
+    model(3, || {
         let (c, w) = oneshot::<u32>();
         let producer = thread::spawn(move || drop(c));
         assert_eq!(w.wait(0), Err(Canceled));
@@ -59,7 +54,7 @@ fn dropped_completer_wakes_the_waiter_with_canceled() {
 /// leak loom reports) is dropped exactly once, whoever goes last.
 #[test]
 fn complete_vs_dropped_waiter_neither_leaks_nor_races() {
-    model(|| {
+    model(3, || {
         let (c, w) = oneshot::<Arc<u32>>();
         let value = Arc::new(5);
         let sent = Arc::clone(&value);
@@ -74,7 +69,7 @@ fn complete_vs_dropped_waiter_neither_leaks_nor_races() {
 /// either returned at once or kept, never lost, and the waiter is usable afterwards.
 #[test]
 fn timeout_vs_complete_never_loses_the_value() {
-    model(|| {
+    model(3, || {
         let (c, mut w) = oneshot::<u32>();
         let producer = thread::spawn(move || c.complete(9));
         match w.wait_parks(0, 0) {

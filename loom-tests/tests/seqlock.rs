@@ -9,13 +9,8 @@
 
 use loom::sync::Arc;
 use loom::thread;
+use mabeam_loom_tests::model;
 use mabeam_shards::seqlock::SeqSlot;
-
-fn model(f: impl Fn() + Sync + Send + 'static) {
-    let mut builder = loom::model::Builder::new();
-    builder.preemption_bound = Some(3);
-    builder.check(f);
-}
 
 fn assert_uniform<const W: usize>(r: [u64; W]) -> u64 {
     assert!(r.iter().all(|w| *w == r[0]), "torn record {r:?}");
@@ -24,7 +19,7 @@ fn assert_uniform<const W: usize>(r: [u64; W]) -> u64 {
 
 #[test]
 fn one_writer_one_reader_never_torn() {
-    model(|| {
+    model(3, || {
         let slot = Arc::new(SeqSlot::new([0u64; 2]));
         let writer = {
             let slot = Arc::clone(&slot);
@@ -49,9 +44,7 @@ fn one_writer_one_reader_never_torn() {
 
 #[test]
 fn one_writer_two_readers_never_torn() {
-    let mut builder = loom::model::Builder::new();
-    builder.preemption_bound = Some(2);
-    builder.check(|| {
+    model(2, || {
         let slot = Arc::new(SeqSlot::new([0u64; 2]));
         let reader = {
             let slot = Arc::clone(&slot);
@@ -80,7 +73,7 @@ fn one_writer_two_readers_never_torn() {
 /// records, whole.
 #[test]
 fn read_retries_to_a_whole_record() {
-    model(|| {
+    model(3, || {
         let slot = Arc::new(SeqSlot::new([0u64; 2]));
         let writer = {
             let slot = Arc::clone(&slot);

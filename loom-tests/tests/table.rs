@@ -30,6 +30,7 @@
 use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::sync::Arc;
 use loom::thread;
+use mabeam_loom_tests::model;
 use mabeam_shards::table::{snapshot_table, TableReader};
 
 const A: u64 = 1;
@@ -38,12 +39,6 @@ const B: u64 = 2;
 /// A record that names its key.
 fn rec(key: u64) -> [u64; 1] {
     [key * 100 + 7]
-}
-
-fn model(bound: usize, f: impl Fn() + Sync + Send + 'static) {
-    let mut builder = loom::model::Builder::new();
-    builder.preemption_bound = Some(bound);
-    builder.check(f);
 }
 
 /// `key` is present for the whole lookup.
