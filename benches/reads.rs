@@ -284,7 +284,8 @@ fn mabeam(group: &mut Group<'_>, keys: &[u64], mode: WriterMode, pin: bool) {
     .expect("the bench config is valid");
     let mut init = engine.batch_writer(MABEAM_WRITE_BATCH);
     for id in 1..=AGENTS {
-        init.update_agent(id, state(id, 0))
+        let _held_or_sent = init
+            .update_agent(id, state(id, 0))
             .expect("the engine accepts the initial agents");
     }
     init.flush().expect("the engine accepts the initial agents");

@@ -115,7 +115,7 @@ fn writes_ff(c: &mut Criterion) {
                         |t, n| {
                             let mut writer = engine.batch_writer(BATCH);
                             for i in 0..n {
-                                writer
+                                let _held_or_sent = writer
                                     .update_agent((t as u64 * n + i) % KEYS, state(i))
                                     .expect("accepted");
                             }

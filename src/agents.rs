@@ -8,13 +8,77 @@
 
 use std::sync::Arc;
 
+use mabeam_shards::agents::AgentShard;
 pub use mabeam_shards::agents::{AgentError, AgentSnapshot, AgentState, AgentStatus};
 
-use crate::command::{AgentCommand, Command};
-use crate::engine::{Inner, SendMode};
-use crate::ticket::{Completion, Reply, Ticket};
+use crate::engine::{Inner, ServiceCtx};
+use crate::events::Payload;
+use crate::runtime::{Completion, Reply, SendWait, Ticket};
 
-/// The agents of an engine; get it with [`Engine::agents`](crate::Engine::agents).
+/// Agent commands.
+pub(crate) enum AgentCommand {
+    Update {
+        id: u64,
+        state: AgentState,
+        reply: Reply<Result<AgentSnapshot, AgentError>>,
+    },
+    Remove {
+        id: u64,
+        reply: Reply<Result<AgentSnapshot, AgentError>>,
+    },
+    /// Centralized mode's read.
+    Get {
+        id: u64,
+        reply: Reply<Option<AgentSnapshot>>,
+    },
+    /// From a coordination session's shard: the agent takes part in `session`.
+    JoinSession { id: u64, session: u64 },
+    /// From a coordination session's shard: `session` has ended.
+    LeaveSession { id: u64, session: u64 },
+}
+
+/// The shard side: applies one agent command.
+pub(crate) fn apply(agents: &mut AgentShard, cmd: AgentCommand, ctx: &mut ServiceCtx<'_>) {
+    match cmd {
+        AgentCommand::Update { id, state, reply } => {
+            let r = agents.update(id, state, ctx.now);
+            ctx.reply(reply, r);
+        }
+        AgentCommand::Remove { id, reply } => {
+            let r = agents.remove(id);
+            ctx.reply(reply, r);
+        }
+        AgentCommand::Get { id, reply } => {
+            let r = agents.get(id);
+            ctx.reply(reply, r);
+        }
+        AgentCommand::JoinSession { id, session } => {
+            // A full agent shard leaves the agent out of the marking; the session itself
+            // goes on.
+            let _ = agents.join_session(id, session, ctx.now);
+        }
+        AgentCommand::LeaveSession { id, session } => {
+            agents.leave_session(id, session, ctx.now);
+        }
+    }
+}
+
+/// The shard side, once per batch: publishes each agent written in the batch once, with
+/// one `agent.state.updated` event.
+pub(crate) fn publish(agents: &mut AgentShard, ctx: &mut ServiceCtx<'_>) {
+    let events = &mut *ctx.events;
+    let now = ctx.now;
+    agents.publish_each(|snapshot| {
+        events.service(
+            "agent.state.updated",
+            || Payload::AgentUpdated(*snapshot),
+            Some(snapshot.id),
+            now,
+        );
+    });
+}
+
+/// The agents of an engine; get it with [`Engine::agents`](crate::EngineHandle::agents).
 #[derive(Clone, Copy)]
 pub struct Agents<'e> {
     inner: &'e Arc<Inner>,
@@ -29,33 +93,33 @@ impl<'e> Agents<'e> {
         self.inner.shard_of(id)
     }
 
-    fn send_update(&self, id: u64, state: AgentState, mode: SendMode) -> Result<(), AgentError> {
+    fn send_update(&self, id: u64, state: AgentState, wait: SendWait) -> Result<(), AgentError> {
         if self.inner.centralized() {
             // The round trip of the GenServer shape; like the sharded form, a
             // fire-and-forget write reports engine failures only.
             let _rule_answer = self.update_acked(id, state).wait()?;
             return Ok(());
         }
-        let cmd = Command::Agent(AgentCommand::Update {
+        let cmd = AgentCommand::Update {
             id,
             state,
             reply: Reply::Nobody,
-        });
-        Ok(self.inner.send(self.shard(id), cmd, mode)?)
+        };
+        Ok(self.inner.send(self.shard(id), cmd, wait)?)
     }
 
     /// Writes `state` for agent `id` without waiting for it to be applied (the
     /// original's cast). Waits up to `Config::send_timeout` for mailbox space, then
     /// returns `Engine(Busy)`. Visible to readers after the shard's next batch; call
-    /// [`Engine::flush`](crate::Engine::flush) to wait for it.
+    /// [`Engine::flush`](crate::EngineHandle::flush) to wait for it.
     pub fn update(&self, id: u64, state: AgentState) -> Result<(), AgentError> {
-        self.send_update(id, state, SendMode::Timeout)
+        self.send_update(id, state, SendWait::Timeout)
     }
 
     /// Like [`update`](Self::update), but returns `Engine(Busy)` at once if the mailbox
     /// is full.
     pub fn try_update(&self, id: u64, state: AgentState) -> Result<(), AgentError> {
-        self.send_update(id, state, SendMode::Try)
+        self.send_update(id, state, SendWait::Try)
     }
 
     /// Writes `state` and returns a ticket that resolves with the published snapshot.
@@ -64,9 +128,12 @@ impl<'e> Agents<'e> {
         id: u64,
         state: AgentState,
     ) -> Ticket<Result<AgentSnapshot, AgentError>> {
-        self.inner.call(self.shard(id), SendMode::Timeout, |reply| {
-            Command::Agent(AgentCommand::Update { id, state, reply })
-        })
+        self.inner
+            .call(self.shard(id), |reply| AgentCommand::Update {
+                id,
+                state,
+                reply,
+            })
     }
 
     /// Writes `state`; the result goes to `tx` as a [`Completion`] tagged `tag`. A full
@@ -79,36 +146,36 @@ impl<'e> Agents<'e> {
         tag: u64,
     ) -> Result<(), AgentError> {
         let reply = Reply::channel(tx.clone(), tag);
-        let cmd = Command::Agent(AgentCommand::Update { id, state, reply });
-        Ok(self.inner.send(self.shard(id), cmd, SendMode::Timeout)?)
+        let cmd = AgentCommand::Update { id, state, reply };
+        Ok(self.inner.send(self.shard(id), cmd, SendWait::Timeout)?)
     }
 
     /// The published state of agent `id`: a snapshot read, no message, no lock, no
     /// allocation.
     #[inline]
     pub fn get(&self, id: u64) -> Result<Option<AgentSnapshot>, AgentError> {
-        self.inner.check_open()?;
+        let shard = self.shard(id);
+        self.inner.rt.check_readable(shard)?;
         if self.inner.centralized() {
             return Ok(self
                 .inner
-                .round_trip(|reply| Command::Agent(AgentCommand::Get { id, reply }))?);
+                .round_trip(|reply| AgentCommand::Get { id, reply })?);
         }
         Ok(mabeam_shards::agents::lookup(
-            &self.inner.ports[self.shard(id)].agents,
+            &self.inner.ports[shard].agents,
             id,
         ))
     }
 
     /// Removes agent `id`; the ticket resolves with its last snapshot or `NotFound`.
     pub fn remove(&self, id: u64) -> Ticket<Result<AgentSnapshot, AgentError>> {
-        self.inner.call(self.shard(id), SendMode::Timeout, |reply| {
-            Command::Agent(AgentCommand::Remove { id, reply })
-        })
+        self.inner
+            .call(self.shard(id), |reply| AgentCommand::Remove { id, reply })
     }
 
     /// Number of published agents, summed over the shards.
     pub fn count(&self) -> Result<usize, AgentError> {
-        self.inner.check_open()?;
+        self.inner.rt.check_all_readable()?;
         Ok(self.inner.ports.iter().map(|p| p.agents.len()).sum())
     }
 }

@@ -18,11 +18,10 @@ pub use mabeam_shards::auction::{
     SpecError, MAX_BIDS_PER_AUCTION, MAX_COMBINATORIAL_BIDS,
 };
 
-use crate::command::Command;
 pub use crate::economics::AuctionFilter;
 use crate::economics::{dutch_price, EconomicsCommand};
-use crate::engine::{Inner, SendMode};
-use crate::ticket::{Reply, Ticket};
+use crate::engine::Inner;
+use crate::runtime::{Reply, SendWait, Ticket};
 use crate::Error;
 use mabeam_shards::auction::AUCTION_SEQ_BITS;
 
@@ -47,7 +46,7 @@ fn thread_seed() -> usize {
     h.finish() as usize
 }
 
-/// The auctions of an engine; get it with [`Engine::auctions`](crate::Engine::auctions).
+/// The auctions of an engine; get it with [`Engine::auctions`](crate::EngineHandle::auctions).
 ///
 /// ```
 /// use mabeam::auctions::{AuctionKind, AuctionSpec, Bid};
@@ -86,13 +85,8 @@ impl<'e> Auctions<'e> {
         build: impl FnOnce(Reply<Result<T, AuctionError>>) -> EconomicsCommand,
     ) -> Ticket<Result<T, AuctionError>> {
         match self.shard(id) {
-            Some(shard) => self.inner.call(shard, SendMode::Timeout, |reply| {
-                Command::Economics(build(reply))
-            }),
-            None => Ticket::ready(
-                Ok(Err(AuctionError::NotFound { id })),
-                self.inner.config.ticket_spin,
-            ),
+            Some(shard) => self.inner.call(shard, build),
+            None => self.inner.ready(Ok(Err(AuctionError::NotFound { id }))),
         }
     }
 
@@ -100,14 +94,12 @@ impl<'e> Auctions<'e> {
     /// (`InvalidSpec`, `TooManyAuctions`). The spec is checked on the calling thread
     /// first, so a bad spec costs no message.
     pub fn create(&self, spec: AuctionSpec) -> Ticket<Result<AuctionId, AuctionError>> {
-        let spin = self.inner.config.ticket_spin;
         if let Err(e) = spec.validate(self.inner.config.clock.now()) {
-            return Ticket::ready(Ok(Err(AuctionError::InvalidSpec(e))), spin);
+            return self.inner.ready(Ok(Err(AuctionError::InvalidSpec(e))));
         }
         let shard = next_create_shard(self.inner.ports.len());
-        self.inner.call(shard, SendMode::Timeout, |reply| {
-            Command::Economics(EconomicsCommand::Create { spec, reply })
-        })
+        self.inner
+            .call(shard, |reply| EconomicsCommand::Create { spec, reply })
     }
 
     /// Places a bid; the ticket resolves with the receipt (which says if the bid closed
@@ -128,12 +120,12 @@ impl<'e> Auctions<'e> {
             let _rule_answer = self.bid(id, bid).wait()?;
             return Ok(());
         }
-        let cmd = Command::Economics(EconomicsCommand::Bid {
+        let cmd = EconomicsCommand::Bid {
             id,
             bid,
             reply: Reply::Nobody,
-        });
-        Ok(self.inner.send(shard, cmd, SendMode::Timeout)?)
+        };
+        Ok(self.inner.send(shard, cmd, SendWait::Timeout)?)
     }
 
     /// Closes the auction now; the ticket resolves with the outcome (winner and price,
@@ -152,14 +144,15 @@ impl<'e> Auctions<'e> {
     /// no message, no lock, no allocation.
     #[inline]
     pub fn status(&self, id: AuctionId) -> Result<Option<AuctionStatus>, Error> {
-        self.inner.check_open()?;
         let Some(shard) = self.shard(id) else {
+            self.inner.check_open()?;
             return Ok(None);
         };
+        self.inner.rt.check_readable(shard)?;
         if self.inner.centralized() {
             return self
                 .inner
-                .round_trip(|reply| Command::Economics(EconomicsCommand::Status { id, reply }));
+                .round_trip(|reply| EconomicsCommand::Status { id, reply });
         }
         let port = &self.inner.ports[shard].economics;
         let Some(status) = port
@@ -187,11 +180,11 @@ impl<'e> Auctions<'e> {
 
     /// The open auctions that pass `filter`, read from every shard's snapshot.
     pub fn list_active(&self, filter: AuctionFilter) -> Result<Vec<AuctionStatus>, Error> {
-        self.inner.check_open()?;
+        self.inner.rt.check_all_readable()?;
         if self.inner.centralized() {
-            return self.inner.round_trip(|reply| {
-                Command::Economics(EconomicsCommand::ListActive { filter, reply })
-            });
+            return self
+                .inner
+                .round_trip(|reply| EconomicsCommand::ListActive { filter, reply });
         }
         let mut out = Vec::new();
         let mut words = Vec::new();

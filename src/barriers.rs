@@ -92,6 +92,8 @@ impl From<BarrierWaitError> for BarrierError {
 #[derive(Default)]
 pub(crate) struct BarrierMap {
     map: RwLock<HashMap<u64, Arc<BarrierCell>>>,
+    /// `coordination.barrier.reached` events the engine refused (see [`Barrier::wait`]).
+    refused_events: std::sync::atomic::AtomicU64,
 }
 
 impl BarrierMap {
@@ -141,10 +143,16 @@ impl Barrier {
     /// Waits until `parties` threads have arrived in this generation, or `timeout`
     /// passes (then the arrival is taken back and `Timeout` returned, unless the
     /// generation completed meanwhile, which is then a success).
+    ///
+    /// The leader of a generation then publishes `coordination.barrier.reached`: a
+    /// fire-and-forget write like any host's, so it waits for mailbox room (up to
+    /// `Config::send_timeout`) instead of the event being dropped. An event refused even
+    /// so (the shard stayed full, or the engine shut down) is counted in
+    /// [`Barriers::refused_events`]; the arrival is returned all the same.
     pub fn wait(&self, timeout: Duration) -> Result<Arrival, BarrierError> {
         let arrival = self.cell.wait_timeout(self.spin, timeout)?;
         if arrival.is_leader {
-            Events::new(&self.inner).raise(
+            let raised = Events::new(&self.inner).raise(
                 "coordination.barrier.reached",
                 Payload::BarrierReached {
                     barrier: self.id,
@@ -152,12 +160,18 @@ impl Barrier {
                 },
                 Some(self.id),
             );
+            if raised.is_err() {
+                self.inner
+                    .barriers
+                    .refused_events
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
         }
         Ok(arrival)
     }
 }
 
-/// The barriers of an engine; get it with [`Engine::barriers`](crate::Engine::barriers).
+/// The barriers of an engine; get it with [`Engine::barriers`](crate::EngineHandle::barriers).
 ///
 /// ```
 /// use std::time::Duration;
@@ -236,6 +250,15 @@ impl<'e> Barriers<'e> {
     /// participant_id)`; the participant is the calling thread).
     pub fn wait(&self, id: u64, timeout: Duration) -> Result<Arrival, BarrierError> {
         self.get(id)?.wait(timeout)
+    }
+
+    /// `coordination.barrier.reached` events refused (by a shard that stayed full for the
+    /// whole send timeout, or by shutdown) since the engine started.
+    pub fn refused_events(&self) -> u64 {
+        self.inner
+            .barriers
+            .refused_events
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Forgets barrier `id`; handles already held keep working.

@@ -25,11 +25,10 @@ pub use mabeam_shards::coordination::{
 };
 use mabeam_shards::table::{snapshot_table, TableReader, TableWriter};
 
-use crate::command::{AgentCommand, Command};
-use crate::engine::{shard_for, Inner, SendMode};
+use crate::agents::AgentCommand;
+use crate::engine::{Inner, ServiceCtx};
 use crate::events::Payload;
-use crate::shard::Ctx;
-use crate::ticket::{Reply, Ticket};
+use crate::runtime::{shard_for, Reply, SendWait, Ticket};
 use crate::Error;
 
 /// Bits of a session id that hold the engine-wide sequence.
@@ -93,7 +92,6 @@ pub(crate) enum CoordinationCommand {
 /// has an entry for every collecting session (plus stale ones, skipped); `ended` lists
 /// the ended sessions still kept, oldest first, at most `retained`.
 pub(crate) struct CoordinationShard {
-    shards: usize,
     sessions: HashMap<u64, Session>,
     deadlines: BinaryHeap<Reverse<(u64, u64)>>,
     ended: VecDeque<u64>,
@@ -104,13 +102,11 @@ pub(crate) struct CoordinationShard {
 
 impl CoordinationShard {
     pub(crate) fn new(
-        shards: usize,
         config: &CoordinationConfig,
         shared: &CoordinationShared,
     ) -> (Self, TableReader<SESSION_STATUS_WORDS>) {
         let (table, reader) = snapshot_table(64);
         let shard = Self {
-            shards,
             sessions: HashMap::new(),
             deadlines: BinaryHeap::new(),
             ended: VecDeque::new(),
@@ -126,16 +122,16 @@ impl CoordinationShard {
         self.deadlines.peek().map(|Reverse((d, _))| *d)
     }
 
-    pub(crate) fn apply(&mut self, cmd: CoordinationCommand, ctx: &mut Ctx) {
+    pub(crate) fn apply(&mut self, cmd: CoordinationCommand, ctx: &mut ServiceCtx<'_>) {
         match cmd {
             CoordinationCommand::Initiate { session } => {
                 let id = session.id();
                 for &agent in session.participants() {
-                    let cmd = Command::Agent(AgentCommand::JoinSession {
+                    let cmd = AgentCommand::JoinSession {
                         id: agent,
                         session: id,
-                    });
-                    ctx.forward(shard_for(agent, self.shards), cmd);
+                    };
+                    ctx.forward(shard_for(agent, ctx.shards()), cmd);
                 }
                 let participants = session.participants().len() as u32;
                 self.table.insert(id, session.status().to_words());
@@ -190,7 +186,7 @@ impl CoordinationShard {
     }
 
     /// Expires the sessions whose deadline has passed.
-    pub(crate) fn advance(&mut self, ctx: &mut Ctx) {
+    pub(crate) fn advance(&mut self, ctx: &mut ServiceCtx<'_>) {
         while let Some(&Reverse((deadline, id))) = self.deadlines.peek() {
             if deadline > ctx.now {
                 break;
@@ -207,16 +203,16 @@ impl CoordinationShard {
     }
 
     /// Publishes a completion, frees the participants, and applies retention.
-    fn complete(&mut self, id: u64, done: Completion, ctx: &mut Ctx) {
+    fn complete(&mut self, id: u64, done: Completion, ctx: &mut ServiceCtx<'_>) {
         self.open.fetch_sub(1, Ordering::Relaxed);
         if let Some(session) = self.sessions.get(&id) {
             self.table.insert(id, session.status().to_words());
             for &agent in session.participants() {
-                let cmd = Command::Agent(AgentCommand::LeaveSession {
+                let cmd = AgentCommand::LeaveSession {
                     id: agent,
                     session: id,
-                });
-                ctx.forward(shard_for(agent, self.shards), cmd);
+                };
+                ctx.forward(shard_for(agent, ctx.shards()), cmd);
             }
         }
         ctx.events.service(
@@ -246,7 +242,7 @@ impl CoordinationShard {
 }
 
 /// Coordination of an engine; get it with
-/// [`Engine::coordination`](crate::Engine::coordination).
+/// [`Engine::coordination`](crate::EngineHandle::coordination).
 #[derive(Clone, Copy)]
 pub struct Coordination<'e> {
     inner: &'e Arc<Inner>,
@@ -295,10 +291,10 @@ impl<'e> Coordination<'e> {
                 return Err(e);
             }
         };
-        let cmd = Command::Coordination(CoordinationCommand::Initiate {
+        let cmd = CoordinationCommand::Initiate {
             session: Box::new(session),
-        });
-        if let Err(e) = self.inner.send(shard, cmd, SendMode::Timeout) {
+        };
+        if let Err(e) = self.inner.send(shard, cmd, SendWait::Timeout) {
             shared.open.fetch_sub(1, Ordering::Relaxed);
             return Err(e.into());
         }
@@ -312,19 +308,17 @@ impl<'e> Coordination<'e> {
         choice: Option<u32>,
     ) -> Ticket<Result<Option<Completion>, CoordinationError>> {
         let Some(shard) = self.shard(id) else {
-            return Ticket::ready(
-                Ok(Err(CoordinationError::UnknownSession { id })),
-                self.inner.config.ticket_spin,
-            );
+            return self
+                .inner
+                .ready(Ok(Err(CoordinationError::UnknownSession { id })));
         };
-        self.inner.call(shard, SendMode::Timeout, |reply| {
-            Command::Coordination(CoordinationCommand::Respond {
+        self.inner
+            .call(shard, |reply| CoordinationCommand::Respond {
                 id,
                 agent,
                 choice,
                 reply,
             })
-        })
     }
 
     /// Agent `agent` acknowledges session `id` (all-acknowledge protocol). The ticket
@@ -351,14 +345,15 @@ impl<'e> Coordination<'e> {
 
     /// The session's published status; `None` if unknown (or evicted). A snapshot read.
     pub fn status(&self, id: u64) -> Result<Option<SessionStatus>, Error> {
-        self.inner.check_open()?;
         let Some(shard) = self.shard(id) else {
+            self.inner.check_open()?;
             return Ok(None);
         };
+        self.inner.rt.check_readable(shard)?;
         if self.inner.centralized() {
-            return self.inner.round_trip(|reply| {
-                Command::Coordination(CoordinationCommand::Status { id, reply })
-            });
+            return self
+                .inner
+                .round_trip(|reply| CoordinationCommand::Status { id, reply });
         }
         let table = &self.inner.ports[shard].coordination;
         Ok(table.get(id).and_then(|w| SessionStatus::from_words(&w)))

@@ -20,9 +20,8 @@ use mabeam_shards::market::{
 use mabeam_shards::pricing::{Pricing, PricingError, Trend};
 use mabeam_shards::table::{snapshot_table, TableReader, TableWriter};
 
-use crate::command::Command;
-use crate::shard::Ctx;
-use crate::ticket::Reply;
+use crate::engine::ServiceCtx;
+use crate::runtime::{shard_for, Reply};
 
 /// Words of a Dutch clock record: start, step, tick, reserve.
 pub(crate) const DUTCH_WORDS: usize = 4;
@@ -188,12 +187,12 @@ impl EconomicsShard {
     }
 
     /// Expires due auctions and evicts by retention age.
-    pub(crate) fn advance(&mut self, ctx: &mut Ctx) {
+    pub(crate) fn advance(&mut self, ctx: &mut ServiceCtx<'_>) {
         self.book.advance(ctx.now, &mut self.events);
         self.drain_events(ctx);
     }
 
-    pub(crate) fn apply(&mut self, cmd: EconomicsCommand, ctx: &mut Ctx) {
+    pub(crate) fn apply(&mut self, cmd: EconomicsCommand, ctx: &mut ServiceCtx<'_>) {
         let now = ctx.now;
         match cmd {
             EconomicsCommand::Create { spec, reply } => {
@@ -281,7 +280,7 @@ impl EconomicsShard {
 
     /// Publishes what the book reported: status records, evictions, the market feed of
     /// sales, and the `auction.*` events.
-    fn drain_events(&mut self, ctx: &mut Ctx) {
+    fn drain_events(&mut self, ctx: &mut ServiceCtx<'_>) {
         for event in self.events.drain(..) {
             match &event {
                 AuctionEvent::Created(s) => self.status.insert(s.id, s.to_words()),
@@ -310,7 +309,7 @@ impl EconomicsShard {
 
 /// A sale's market update: key = category, price = what was paid per winning bid
 /// (rounded down), volume = number of winning bids.
-fn feed_market(category: u32, outcome: &Outcome, shards: usize, ctx: &mut Ctx) {
+fn feed_market(category: u32, outcome: &Outcome, shards: usize, ctx: &mut ServiceCtx<'_>) {
     let volume = outcome.winning_bids() as u64;
     if volume == 0 {
         return;
@@ -320,11 +319,11 @@ fn feed_market(category: u32, outcome: &Outcome, shards: usize, ctx: &mut Ctx) {
         price: outcome.total_paid() / volume,
         volume,
     };
-    let target = crate::engine::shard_for(update.key, shards);
-    let cmd = Command::Economics(EconomicsCommand::MarketUpdate {
+    let target = shard_for(update.key, shards);
+    let cmd = EconomicsCommand::MarketUpdate {
         update,
         reply: Reply::Nobody,
-    });
+    };
     ctx.forward(target, cmd);
 }
 

@@ -35,9 +35,8 @@ use mabeam_shards::market::MarketState;
 use mabeam_shards::registry::Name;
 use mabeam_shards::topic::{Pattern, PatternIndex, Topic, TopicError};
 
-use crate::command::Command;
-use crate::engine::{Inner, SendMode};
-use crate::ticket::Reply;
+use crate::engine::Inner;
+use crate::runtime::{Reply, SendWait};
 use crate::Error;
 
 /// Bounds of the event system.
@@ -560,17 +559,19 @@ impl Subscription {
 }
 
 impl Drop for Subscription {
+    /// Unsubscribes on every shard through its control queue (never refused for room,
+    /// never blocking; one message per subscription and shard bounds that queue). After
+    /// shutdown there is nothing to unsubscribe from.
     fn drop(&mut self) {
         self.inner.events.live.fetch_sub(1, Ordering::Relaxed);
         for shard in 0..self.inner.ports.len() {
-            let cmd = Command::events(EventCommand::Unsubscribe { id: self.id });
-            // Best effort: a shard also drops a subscriber whose queue is disconnected.
-            let _ = self.inner.send(shard, cmd, SendMode::Try);
+            let cmd = EventCommand::Unsubscribe { id: self.id };
+            let _ = self.inner.rt.control(shard, cmd.into());
         }
     }
 }
 
-/// The events of an engine; get it with [`Engine::events`](crate::Engine::events).
+/// The events of an engine; get it with [`Engine::events`](crate::EngineHandle::events).
 ///
 /// ```
 /// let engine = mabeam::Engine::start(mabeam::Config { shards: 2, pin_threads: false, ..Default::default() })?;
@@ -626,12 +627,10 @@ impl<'e> Events<'e> {
                     shared: shared.clone(),
                 };
                 let pattern = pattern.clone();
-                self.inner.call(shard, SendMode::Timeout, |reply| {
-                    Command::events(EventCommand::Subscribe {
-                        pattern,
-                        subscriber,
-                        reply,
-                    })
+                self.inner.call(shard, |reply| EventCommand::Subscribe {
+                    pattern,
+                    subscriber,
+                    reply,
                 })
             })
             .collect();
@@ -656,23 +655,31 @@ impl<'e> Events<'e> {
             .inner
             .shard_of(mabeam_shards::registry::name_key(topic));
         let topic: Arc<str> = topic.into();
-        let cmd = Command::events(EventCommand::Publish {
+        let cmd = EventCommand::Publish {
             topic,
             payload: payload.into(),
             correlation,
-        });
-        Ok(self.inner.send(shard, cmd, SendMode::Timeout)?)
+        };
+        Ok(self.inner.send(shard, cmd, SendWait::Timeout)?)
     }
 
-    /// Raises a service event from a host thread (a barrier's leader).
-    pub(crate) fn raise(&self, topic: &'static str, payload: Payload, correlation: Option<u64>) {
+    /// Raises a service event from a host thread (a barrier's leader): a fire-and-forget
+    /// write like any other, so the raising thread waits for room (up to
+    /// `Config::send_timeout`) rather than the event being dropped. Returns the refusal
+    /// if it was not accepted (`Busy` after the timeout, or `ShutDown`).
+    pub(crate) fn raise(
+        &self,
+        topic: &'static str,
+        payload: Payload,
+        correlation: Option<u64>,
+    ) -> Result<(), Error> {
         let shard = self.inner.shard_of(correlation.unwrap_or(0));
-        let cmd = Command::events(EventCommand::Raise {
+        let cmd = EventCommand::Raise {
             topic,
             payload,
             correlation,
-        });
-        let _ = self.inner.send(shard, cmd, SendMode::Try);
+        };
+        self.inner.send(shard, cmd, SendWait::Timeout)
     }
 
     /// Events from every shard's history that match `query`, oldest first (by
@@ -684,12 +691,10 @@ impl<'e> Events<'e> {
             .map(|shard| {
                 let pattern = pattern.clone();
                 let query = query.clone();
-                self.inner.call(shard, SendMode::Timeout, |reply| {
-                    Command::events(EventCommand::History {
-                        pattern,
-                        query,
-                        reply,
-                    })
+                self.inner.call(shard, |reply| EventCommand::History {
+                    pattern,
+                    query,
+                    reply,
                 })
             })
             .collect();

@@ -26,31 +26,29 @@
 //! ```
 #![warn(missing_docs)]
 
+// The layers, bottom up: `runtime` knows no service; each service module holds its
+// host-side handle and its shard-side applier; `engine` composes them.
+mod runtime;
+
 pub mod agents;
 pub mod auctions;
 pub mod barriers;
-mod batch;
-mod clock;
-mod command;
-mod config;
+mod batch_writer;
 pub mod coordination;
 mod economics;
-mod engine;
 pub mod events;
 pub mod market;
 pub mod pricing;
 pub mod registry;
-mod shard;
 mod tasks;
 #[doc(hidden)]
 pub mod testing;
-mod ticket;
 
-pub use batch::BatchWriter;
-pub use clock::{Clock, ManualClock};
-pub use config::{Config, Mode};
-pub use engine::{Engine, ShutdownReport, StartError, StartReport, MAX_SHARDS};
+mod engine;
+
+pub use batch_writer::BatchWriter;
+pub use engine::{Config, Engine, EngineHandle, Mode, ShutdownReport, MAX_SHARDS};
 pub use mabeam_shards::Error;
-pub use shard::ShardReport;
+pub use runtime::clock::{Clock, ManualClock};
+pub use runtime::{Buffered, Completion, ShardReport, StartError, StartReport, Ticket};
 pub use tasks::{TaskError, TaskStats, Tasks};
-pub use ticket::{Completion, Ticket};

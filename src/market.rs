@@ -10,13 +10,12 @@ use std::sync::Arc;
 
 pub use mabeam_shards::market::{MarketError, MarketLimits, MarketState, MarketUpdate};
 
-use crate::command::Command;
 use crate::economics::EconomicsCommand;
-use crate::engine::{Inner, SendMode};
-use crate::ticket::{Reply, Ticket};
+use crate::engine::Inner;
+use crate::runtime::{Reply, SendWait, Ticket};
 use crate::Error;
 
-/// The market data of an engine; get it with [`Engine::market`](crate::Engine::market).
+/// The market data of an engine; get it with [`Engine::market`](crate::EngineHandle::market).
 #[derive(Clone, Copy)]
 pub struct Market<'e> {
     inner: &'e Arc<Inner>,
@@ -31,15 +30,12 @@ impl<'e> Market<'e> {
         &self,
         update: MarketUpdate,
         reply: Reply<Result<MarketState, MarketError>>,
-    ) -> Result<(usize, Command), MarketError> {
+    ) -> Result<(usize, EconomicsCommand), MarketError> {
         if update.volume == 0 {
             return Err(MarketError::ZeroVolume { key: update.key });
         }
         let shard = self.inner.shard_of(update.key);
-        Ok((
-            shard,
-            Command::Economics(EconomicsCommand::MarketUpdate { update, reply }),
-        ))
+        Ok((shard, EconomicsCommand::MarketUpdate { update, reply }))
     }
 
     /// Applies a trade asynchronously (the original's cast). Zero volume is refused here;
@@ -56,31 +52,35 @@ impl<'e> Market<'e> {
             return Ok(());
         }
         let (shard, cmd) = self.command(update, Reply::Nobody)?;
-        Ok(self.inner.send(shard, cmd, SendMode::Timeout)?)
+        Ok(self.inner.send(shard, cmd, SendWait::Timeout)?)
     }
 
     /// Applies a trade; the ticket resolves with the key's new state.
     pub fn update_acked(&self, update: MarketUpdate) -> Ticket<Result<MarketState, MarketError>> {
-        let spin = self.inner.config.ticket_spin;
         if update.volume == 0 {
-            return Ticket::ready(Ok(Err(MarketError::ZeroVolume { key: update.key })), spin);
+            return self
+                .inner
+                .ready(Ok(Err(MarketError::ZeroVolume { key: update.key })));
         }
         let shard = self.inner.shard_of(update.key);
-        self.inner.call(shard, SendMode::Timeout, |reply| {
-            Command::Economics(EconomicsCommand::MarketUpdate { update, reply })
-        })
+        self.inner
+            .call(shard, |reply| EconomicsCommand::MarketUpdate {
+                update,
+                reply,
+            })
     }
 
     /// The published state of `key`, `None` if it never traded: a snapshot read.
     #[inline]
     pub fn state(&self, key: u64) -> Result<Option<MarketState>, Error> {
-        self.inner.check_open()?;
+        let shard = self.inner.shard_of(key);
+        self.inner.rt.check_readable(shard)?;
         if self.inner.centralized() {
-            return self.inner.round_trip(|reply| {
-                Command::Economics(EconomicsCommand::MarketState { key, reply })
-            });
+            return self
+                .inner
+                .round_trip(|reply| EconomicsCommand::MarketState { key, reply });
         }
-        let port = &self.inner.ports[self.inner.shard_of(key)].economics;
+        let port = &self.inner.ports[shard].economics;
         Ok(port
             .market
             .get(key)

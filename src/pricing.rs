@@ -14,10 +14,9 @@ pub use mabeam_shards::pricing::{
 };
 use mabeam_shards::registry::mix64;
 
-use crate::command::Command;
 use crate::economics::{decode_pricing, EconomicsCommand};
-use crate::engine::{Inner, SendMode};
-use crate::ticket::Ticket;
+use crate::engine::Inner;
+use crate::runtime::Ticket;
 use crate::Error;
 
 /// A second hash of the input, independent of [`input_hash`]: a different basis and
@@ -40,7 +39,7 @@ fn check_hash(input: &PricingInput) -> u64 {
     mix64(h)
 }
 
-/// Pricing of an engine; get it with [`Engine::pricing`](crate::Engine::pricing).
+/// Pricing of an engine; get it with [`Engine::pricing`](crate::EngineHandle::pricing).
 ///
 /// ```
 /// use mabeam::pricing::{PricingInput, Trend};
@@ -67,44 +66,39 @@ impl<'e> PricingService<'e> {
     /// zero supply, are refused here without using the pool. A model that panics
     /// resolves with `Engine(Internal)` (and is counted by the pool).
     pub fn calculate(&self, input: &PricingInput) -> Ticket<Result<Pricing, PricingError>> {
-        let spin = self.inner.config.ticket_spin;
         if let Err(e) = input.validate() {
-            return Ticket::ready(Ok(Err(e)), spin);
+            return self.inner.ready(Ok(Err(e)));
         }
         if let Err(e) = self.inner.check_open() {
-            return Ticket::ready(Err(e), spin);
+            return self.inner.ready(Err(e));
         }
-        let (ticket, reply) = Ticket::new(spin);
+        let (ticket, reply) = self.inner.rt.ticket();
         let inner = self.inner.clone();
         let input = input.clone();
-        self.inner.tasks.submit_or_refuse(Box::new(move || {
-            let result = inner
-                .tasks
-                .run(|| mabeam_shards::pricing::calculate(&input));
-            match result {
+        let key = input_hash(&input);
+        let check = check_hash(&input);
+        self.inner.tasks.submit(
+            reply,
+            move || mabeam_shards::pricing::calculate(&input),
+            move |result, reply| match result {
                 Ok(Ok(pricing)) => {
-                    let key = input_hash(&input);
-                    let check = check_hash(&input);
                     let shard = inner.shard_of(key);
-                    // A refused send drops the command, which resolves the ticket with
-                    // the refusal.
-                    let _ = inner.send(
-                        shard,
-                        Command::Economics(EconomicsCommand::PricingPut {
-                            key,
-                            check,
-                            pricing,
-                            reply,
-                        }),
-                        SendMode::Block,
-                    );
+                    let put = EconomicsCommand::PricingPut {
+                        key,
+                        check,
+                        pricing,
+                        reply,
+                    };
+                    // The shard answers the ticket once the result is cached; a refused
+                    // send drops the command, which resolves it with the refusal.
+                    let _ = inner.rt.send_call(shard, put.into());
                 }
                 Ok(Err(e)) => reply.send(Ok(Err(e))),
                 Err(_panic) => reply.send(Ok(Err(PricingError::Engine(Error::Internal(
                     "the pricing model panicked",
                 ))))),
-            }
-        }));
+            },
+        );
         ticket
     }
 
@@ -112,15 +106,18 @@ impl<'e> PricingService<'e> {
     /// a snapshot read, no message.
     #[inline]
     pub fn cached(&self, input: &PricingInput) -> Result<Option<Pricing>, Error> {
-        self.inner.check_open()?;
         let key = input_hash(input);
         let check = check_hash(input);
+        let shard = self.inner.shard_of(key);
+        self.inner.rt.check_readable(shard)?;
         if self.inner.centralized() {
-            return self.inner.round_trip(|reply| {
-                Command::Economics(EconomicsCommand::PricingGet { key, check, reply })
+            return self.inner.round_trip(|reply| EconomicsCommand::PricingGet {
+                key,
+                check,
+                reply,
             });
         }
-        let port = &self.inner.ports[self.inner.shard_of(key)].economics;
+        let port = &self.inner.ports[shard].economics;
         Ok(port
             .pricing
             .get(key)

@@ -7,17 +7,103 @@
 //!
 //! Bounds: names are 1 to [`MAX_NAME_LEN`] bytes; at most [`MAX_CAPABILITIES`] distinct
 //! capability names per engine; at most `Config::registry_capacity` entries per shard.
+//!
+//! A lease's release (by [`Lease::release`] or by dropping the lease) goes to the shard
+//! on its control queue, which is never refused for room: there is at most one release
+//! per lease, so that queue is bounded by the number of leases. Dropping a lease never
+//! blocks.
 
 use std::sync::Arc;
 
-use mabeam_shards::registry::lookup;
+use mabeam_shards::registry::{lookup, RegistryShard};
 pub use mabeam_shards::registry::{
     CapabilitySet, Entry, Health, Metadata, Name, RegistryError, MAX_CAPABILITIES, MAX_NAME_LEN,
 };
 
-use crate::command::{Command, RegistryCommand};
-use crate::engine::{Inner, SendMode};
+use crate::engine::{Inner, ServiceCtx};
+use crate::events::Payload;
+use crate::runtime::Reply;
 use crate::Error;
+
+/// Registry commands; `lease` is the token of the [`Lease`] that asks.
+pub(crate) enum RegistryCommand {
+    Register {
+        entry: Entry,
+        lease: u64,
+        reply: Reply<Result<(), RegistryError>>,
+    },
+    UpdateMetadata {
+        name: Name,
+        lease: u64,
+        metadata: Metadata,
+        reply: Reply<Result<Entry, RegistryError>>,
+    },
+    Unregister {
+        name: Name,
+        lease: u64,
+        reply: Reply<Result<Entry, RegistryError>>,
+    },
+    /// Centralized mode's read: a round trip instead of a snapshot read.
+    Lookup {
+        name: Name,
+        reply: Reply<Option<Entry>>,
+    },
+    /// Centralized mode's scan: every entry of the shard.
+    Scan { reply: Reply<Vec<Entry>> },
+}
+
+/// The shard side: applies one registry command to the shard's registry.
+pub(crate) fn apply(registry: &mut RegistryShard, cmd: RegistryCommand, ctx: &mut ServiceCtx<'_>) {
+    match cmd {
+        RegistryCommand::Register {
+            entry,
+            lease,
+            reply,
+        } => {
+            let r = registry.register(entry, lease);
+            if r.is_ok() {
+                let (name, handle) = (entry.name, entry.handle);
+                ctx.events.service(
+                    "registry.registered",
+                    || Payload::Registered { name, handle },
+                    Some(handle),
+                    ctx.now,
+                );
+            }
+            ctx.reply(reply, r);
+        }
+        RegistryCommand::UpdateMetadata {
+            name,
+            lease,
+            metadata,
+            reply,
+        } => {
+            let r = registry.update_metadata(&name, lease, metadata);
+            ctx.reply(reply, r);
+        }
+        RegistryCommand::Unregister { name, lease, reply } => {
+            let r = registry.unregister(&name, lease);
+            if let Ok(entry) = &r {
+                let handle = entry.handle;
+                ctx.events.service(
+                    "registry.unregistered",
+                    || Payload::Unregistered { name, handle },
+                    Some(handle),
+                    ctx.now,
+                );
+            }
+            ctx.reply(reply, r);
+        }
+        RegistryCommand::Lookup { name, reply } => {
+            let r = registry.get(&name);
+            ctx.reply(reply, r);
+        }
+        RegistryCommand::Scan { reply } => {
+            let r = registry.entries().map(|(e, _)| e).collect();
+            ctx.reply(reply, r);
+        }
+    }
+}
 
 /// Metadata as a host gives it, with capability names (interned on registration).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -118,7 +204,7 @@ impl Filter {
     }
 }
 
-/// The registry of an engine; get it with [`Engine::registry`](crate::Engine::registry).
+/// The registry of an engine; get it with [`Engine::registry`](crate::EngineHandle::registry).
 #[derive(Clone, Copy)]
 pub struct Registry<'e> {
     inner: &'e Arc<Inner>,
@@ -172,12 +258,10 @@ impl<'e> Registry<'e> {
             metadata,
         };
         self.inner
-            .call(shard, SendMode::Timeout, |reply| {
-                Command::registry(RegistryCommand::Register {
-                    entry,
-                    lease,
-                    reply,
-                })
+            .call(shard, |reply| RegistryCommand::Register {
+                entry,
+                lease,
+                reply,
             })
             .wait()??;
         Ok(Lease {
@@ -193,13 +277,13 @@ impl<'e> Registry<'e> {
     /// allocation.
     #[inline]
     pub fn lookup(&self, name: &str) -> Result<Option<Entry>, RegistryError> {
-        self.inner.check_open()?;
         let name = Name::new(name)?;
         let shard = self.inner.shard_of(name.key());
+        self.inner.rt.check_readable(shard)?;
         if self.inner.centralized() {
             return Ok(self
                 .inner
-                .round_trip(|reply| Command::registry(RegistryCommand::Lookup { name, reply }))?);
+                .round_trip(|reply| RegistryCommand::Lookup { name, reply })?);
         }
         Ok(lookup(&self.inner.ports[shard].registry, &name))
     }
@@ -211,11 +295,12 @@ impl<'e> Registry<'e> {
         if self.inner.centralized() {
             return Ok(self
                 .inner
-                .round_trip(|reply| Command::registry(RegistryCommand::Scan { reply }))?);
+                .round_trip(|reply| RegistryCommand::Scan { reply })?);
         }
         let mut out = Vec::new();
         let mut words = Vec::new();
-        for port in &self.inner.ports {
+        for (shard, port) in self.inner.ports.iter().enumerate() {
+            self.inner.rt.check_readable(shard)?;
             port.registry.scan_into(&mut words);
             out.extend(words.iter().filter_map(|(_, w)| Entry::from_words(w)));
         }
@@ -252,7 +337,7 @@ impl<'e> Registry<'e> {
 
     /// Number of entries, summed over the shards' published counts.
     pub fn count(&self) -> Result<usize, RegistryError> {
-        self.inner.check_open()?;
+        self.inner.rt.check_all_readable()?;
         if self.inner.centralized() {
             return Ok(self.entries()?.len());
         }
@@ -270,8 +355,9 @@ impl<'e> Registry<'e> {
 /// Ownership of a registry entry. Only the lease can change or remove its entry;
 /// [`release`](Self::release) or dropping it removes the entry.
 ///
-/// Dropping sends the removal without waiting for the answer but waits for mailbox space
-/// if it must, so a release is never lost (after shutdown there is nothing to remove).
+/// Dropping sends the removal without waiting for the answer, on a queue that always has
+/// room, so a release is never lost and never blocks (after shutdown there is nothing to
+/// remove).
 pub struct Lease {
     inner: Arc<Inner>,
     name: Name,
@@ -298,46 +384,44 @@ impl Lease {
         let metadata = Registry::new(&self.inner).resolve(metadata)?;
         let (name, lease) = (self.name, self.token);
         self.inner
-            .call(self.shard, SendMode::Timeout, |reply| {
-                Command::registry(RegistryCommand::UpdateMetadata {
-                    name,
-                    lease,
-                    metadata,
-                    reply,
-                })
+            .call(self.shard, |reply| RegistryCommand::UpdateMetadata {
+                name,
+                lease,
+                metadata,
+                reply,
             })
             .wait()?
     }
 
-    /// Removes the entry and waits until it is gone from the snapshot.
+    /// Removes the entry and waits until it is gone from the snapshot. The removal is
+    /// never refused for room (it goes on the shard's control queue); it is refused with
+    /// `ShutDown` once shutdown has begun (the entry then goes with the engine).
     pub fn release(mut self) -> Result<(), RegistryError> {
         self.released = true;
         let (name, lease) = (self.name, self.token);
-        self.inner
-            .call(self.shard, SendMode::Block, |reply| {
-                Command::registry(RegistryCommand::Unregister { name, lease, reply })
-            })
-            .wait()??;
+        let (ticket, reply) = self.inner.rt.ticket();
+        self.inner.rt.control(
+            self.shard,
+            RegistryCommand::Unregister { name, lease, reply }.into(),
+        )?;
+        ticket.wait()??;
         Ok(())
     }
 }
 
 impl Drop for Lease {
+    /// Sends the removal without waiting for it, on the shard's control queue: never
+    /// blocks, never refused for room. After shutdown there is nothing left to remove.
     fn drop(&mut self) {
         if self.released {
             return;
         }
         let (name, lease) = (self.name, self.token);
-        // Fire-and-forget; after shutdown the send is refused and there is nothing left
-        // to remove.
-        let _: Result<(), Error> = self.inner.send(
-            self.shard,
-            Command::registry(RegistryCommand::Unregister {
-                name,
-                lease,
-                reply: crate::ticket::Reply::Nobody,
-            }),
-            SendMode::Block,
-        );
+        let cmd = RegistryCommand::Unregister {
+            name,
+            lease,
+            reply: Reply::Nobody,
+        };
+        let _: Result<(), Error> = self.inner.rt.control(self.shard, cmd.into());
     }
 }

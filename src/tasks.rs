@@ -5,6 +5,12 @@
 //! spawn into a full queue resolves its ticket with [`Error::Busy`] at once. A job that
 //! panics resolves its ticket with [`TaskError::Panicked`] and the message, is counted,
 //! and its worker goes on to the next job, so the pool never shrinks.
+//!
+//! Shutdown takes no new jobs, drops the queued ones (their tickets resolve with
+//! `ShutDown`), and waits up to `Config::shutdown_timeout` for the running ones. A job
+//! still running then is abandoned: its ticket resolves with `ShutDown` at once, its
+//! worker thread is detached and finishes the job on its own (its result is dropped),
+//! and the shutdown report counts it.
 
 use std::any::Any;
 use std::fmt;
@@ -12,16 +18,18 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use flume::{Receiver, Sender, TrySendError};
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 
 use crate::engine::Inner;
-use crate::ticket::{DropScope, Ticket};
+use crate::runtime::{DropScope, Reply, Ticket};
 use crate::Error;
 
 /// Why a task produced no value.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TaskError {
     /// The task panicked; the panic message (or a placeholder if it was not a string).
     Panicked(String),
@@ -37,14 +45,13 @@ impl fmt::Display for TaskError {
 
 impl std::error::Error for TaskError {}
 
-type Job = Box<dyn FnOnce() + Send>;
+/// Resolves a job's ticket without a result (when the job is abandoned).
+type Abandon = Box<dyn FnOnce() + Send>;
 
-/// What a worker receives.
-enum Msg {
-    /// Run this.
-    Job(Job),
-    /// Leave the loop (queued once per worker at shutdown, behind every job).
-    Stop,
+/// A queued job: what to run, and how to resolve its ticket if it never finishes.
+struct Job {
+    run: Box<dyn FnOnce() + Send>,
+    abandon: Abandon,
 }
 
 /// Counters of the pool.
@@ -57,6 +64,7 @@ struct PoolStats {
 
 /// A snapshot of the pool's counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TaskStats {
     /// Worker threads.
     pub workers: usize,
@@ -72,73 +80,115 @@ pub struct TaskStats {
 
 /// The worker threads and their queue.
 pub(crate) struct TaskPool {
-    tx: Sender<Msg>,
+    /// `None` once shut down; submits hold the read lock, so none is in flight when
+    /// shutdown takes it away.
+    tx: RwLock<Option<Sender<Job>>>,
+    /// Kept to drop the queued jobs at shutdown.
+    rx: Receiver<Job>,
     workers: Mutex<Vec<JoinHandle<()>>>,
     worker_count: usize,
+    /// The abandon hook of each worker's current job.
+    running: Arc<[Mutex<Option<Abandon>>]>,
+    /// Each worker sends its index here when it leaves its loop.
+    exited: Receiver<usize>,
     stats: Arc<PoolStats>,
 }
 
 impl TaskPool {
     /// Starts `workers` threads `mabeam-task-{i}` on a queue of `queue` jobs.
     pub(crate) fn start(workers: usize, queue: usize) -> std::io::Result<Self> {
-        let (tx, rx): (Sender<Msg>, Receiver<Msg>) = flume::bounded(queue);
+        let (tx, rx) = flume::bounded::<Job>(queue);
+        let (exited_tx, exited) = flume::bounded(workers);
         let stats = Arc::new(PoolStats::default());
+        let running: Arc<[Mutex<Option<Abandon>>]> =
+            (0..workers).map(|_| Mutex::new(None)).collect();
         let mut handles = Vec::with_capacity(workers);
         for i in 0..workers {
             let rx = rx.clone();
-            let stats = stats.clone();
+            let running = running.clone();
+            let exited_tx = exited_tx.clone();
             let handle = std::thread::Builder::new()
                 .name(format!("mabeam-task-{i}"))
                 .spawn(move || {
-                    while let Ok(Msg::Job(job)) = rx.recv() {
+                    while let Ok(job) = rx.recv() {
+                        *running[i].lock() = Some(job.abandon);
                         // Jobs catch their own panics (`run_caught`); this guard keeps
                         // the worker alive even if a reply's drop were to panic.
-                        if catch_unwind(AssertUnwindSafe(job)).is_err() {
-                            stats.panicked.fetch_add(1, Ordering::Relaxed);
-                        }
+                        let _ = catch_unwind(AssertUnwindSafe(job.run));
+                        running[i].lock().take();
                     }
-                })?;
-            handles.push(handle);
+                    let _ = exited_tx.send(i);
+                });
+            match handle {
+                Ok(h) => handles.push(h),
+                Err(e) => {
+                    drop(tx);
+                    for h in handles {
+                        let _ = h.join();
+                    }
+                    return Err(e);
+                }
+            }
         }
         Ok(Self {
-            tx,
+            tx: RwLock::new(Some(tx)),
+            rx,
             workers: Mutex::new(handles),
             worker_count: workers,
+            running,
+            exited,
             stats,
         })
     }
 
-    /// Queues `job`, or says why not (the job is handed back to be dropped).
-    pub(crate) fn submit(&self, job: Job) -> Result<(), (Job, Error)> {
-        match self.tx.try_send(Msg::Job(job)) {
-            Ok(()) => {
-                self.stats.spawned.fetch_add(1, Ordering::Relaxed);
-                Ok(())
-            }
-            Err(TrySendError::Full(Msg::Job(job))) => Err((job, Error::Busy)),
-            Err(TrySendError::Disconnected(Msg::Job(job))) => Err((job, Error::ShutDown)),
-            Err(_) => unreachable!("submit only sends Msg::Job"),
-        }
-    }
-
-    /// Queues `job`; if the queue refuses it, drops it so that the replies it owns
-    /// resolve with the refusal (`Busy` or `ShutDown`).
-    pub(crate) fn submit_or_refuse(&self, job: Job) {
-        if let Err((job, e)) = self.submit(job) {
-            let _scope = (e == Error::Busy).then(DropScope::busy);
+    /// Queues a job that runs `work` on a worker (a panic caught and counted) and hands
+    /// the result to `deliver` with `reply`. If the job is dropped unrun, or abandoned
+    /// at shutdown, `reply` is dropped instead (resolving its ticket with `ShutDown`); a
+    /// refused submit drops it with the refusal (`Busy` or `ShutDown`).
+    pub(crate) fn submit<T, R>(
+        &self,
+        reply: Reply<T>,
+        work: impl FnOnce() -> R + Send + 'static,
+        deliver: impl FnOnce(Result<R, TaskError>, Reply<T>) + Send + 'static,
+    ) where
+        T: Send + 'static,
+        R: Send + 'static,
+    {
+        let slot = Arc::new(Mutex::new(Some(reply)));
+        let theirs = slot.clone();
+        let stats = self.stats.clone();
+        let job = Job {
+            run: Box::new(move || {
+                let result = run_caught(work);
+                if result.is_err() {
+                    stats.panicked.fetch_add(1, Ordering::Relaxed);
+                }
+                // Counted before the answer, so a ticket that resolved is counted.
+                stats.completed.fetch_add(1, Ordering::Relaxed);
+                // Taken only now: until the result exists, an abandon can resolve it.
+                if let Some(reply) = theirs.lock().take() {
+                    deliver(result, reply);
+                }
+            }),
+            abandon: Box::new(move || drop(slot.lock().take())),
+        };
+        let tx = self.tx.read();
+        let refused = match tx.as_ref() {
+            None => Some((job, Error::ShutDown)),
+            Some(tx) => match tx.try_send(job) {
+                Ok(()) => {
+                    self.stats.spawned.fetch_add(1, Ordering::Relaxed);
+                    None
+                }
+                Err(TrySendError::Full(job)) => Some((job, Error::Busy)),
+                Err(TrySendError::Disconnected(job)) => Some((job, Error::ShutDown)),
+            },
+        };
+        drop(tx);
+        if let Some((job, error)) = refused {
+            let _scope = DropScope::new(error);
             drop(job);
         }
-    }
-
-    /// Runs `f` on a worker, catching and counting a panic. Counted before the caller
-    /// answers, so a ticket that resolved is already in the counters.
-    pub(crate) fn run<T>(&self, f: impl FnOnce() -> T) -> Result<T, TaskError> {
-        let r = run_caught(f);
-        if r.is_err() {
-            self.stats.panicked.fetch_add(1, Ordering::Relaxed);
-        }
-        self.stats.completed.fetch_add(1, Ordering::Relaxed);
-        r
     }
 
     pub(crate) fn stats(&self) -> TaskStats {
@@ -147,19 +197,50 @@ impl TaskPool {
             spawned: self.stats.spawned.load(Ordering::Relaxed),
             completed: self.stats.completed.load(Ordering::Relaxed),
             panicked: self.stats.panicked.load(Ordering::Relaxed),
-            queued: self.tx.len(),
+            queued: self.rx.len(),
         }
     }
 
-    /// Lets the workers finish every queued job, then joins them.
-    pub(crate) fn shutdown(&self) {
+    /// Takes no more jobs, drops the queued ones, waits up to `timeout` for the running
+    /// ones, then abandons those still running. Returns the number abandoned. Idempotent.
+    pub(crate) fn shutdown(&self, timeout: Duration) -> usize {
+        let Some(tx) = self.tx.write().take() else {
+            return 0;
+        };
+        while let Ok(job) = self.rx.try_recv() {
+            drop(job);
+        }
+        // With the sender gone, each worker leaves its loop once the queue is empty.
+        drop(tx);
+        let deadline = mabeam_shards::mailbox::Wait::for_at_most(timeout);
+        let mut exited = vec![false; self.worker_count];
+        for _ in 0..self.worker_count {
+            let next = match deadline {
+                mabeam_shards::mailbox::Wait::Until(t) => self.exited.recv_deadline(t).ok(),
+                mabeam_shards::mailbox::Wait::No => self.exited.try_recv().ok(),
+            };
+            match next {
+                Some(i) => exited[i] = true,
+                None => break,
+            }
+        }
+        let mut abandoned = 0;
+        for (i, done) in exited.iter().enumerate() {
+            if !done {
+                if let Some(abandon) = self.running[i].lock().take() {
+                    abandon();
+                    abandoned += 1;
+                }
+            }
+        }
         let mut workers = self.workers.lock();
-        for _ in 0..workers.len() {
-            let _ = self.tx.send(Msg::Stop);
+        for (i, handle) in workers.drain(..).enumerate() {
+            if exited[i] {
+                let _ = handle.join();
+            }
+            // Otherwise detached: it finishes its job alone and finds nobody waiting.
         }
-        for w in workers.drain(..) {
-            let _ = w.join();
-        }
+        abandoned
     }
 }
 
@@ -179,10 +260,18 @@ fn panic_message(payload: &(dyn Any + Send)) -> String {
     }
 }
 
-/// The task pool of an engine; get it with [`Engine::tasks`](crate::Engine::tasks).
+/// The task pool of an engine; get it with [`Engine::tasks`](crate::EngineHandle::tasks).
 #[derive(Clone, Copy)]
 pub struct Tasks<'e> {
     inner: &'e Arc<Inner>,
+}
+
+impl fmt::Debug for Tasks<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tasks")
+            .field("stats", &self.stats())
+            .finish()
+    }
 }
 
 impl<'e> Tasks<'e> {
@@ -191,8 +280,9 @@ impl<'e> Tasks<'e> {
     }
 
     /// Runs `f` on a pool worker. The ticket resolves with `Ok(value)`, with
-    /// `Ok(Err(TaskError::Panicked(msg)))` if `f` panicked, or with `Err(Busy)` at once
-    /// if the queue is full.
+    /// `Ok(Err(TaskError::Panicked(msg)))` if `f` panicked, with `Err(Busy)` at once if
+    /// the queue is full, and with `Err(ShutDown)` if the engine shut down before `f`
+    /// ran or while it was still running past `Config::shutdown_timeout`.
     ///
     /// ```
     /// let engine = mabeam::Engine::start(mabeam::Config { shards: 1, pin_threads: false, ..Default::default() })?;
@@ -206,16 +296,14 @@ impl<'e> Tasks<'e> {
         T: Send + 'static,
         F: FnOnce() -> T + Send + 'static,
     {
-        let (ticket, reply) = Ticket::new(self.inner.config.ticket_spin);
+        let (ticket, reply) = self.inner.rt.ticket();
         if let Err(e) = self.inner.check_open() {
             reply.send(Err(e));
             return ticket;
         }
-        let inner = self.inner.clone();
-        self.inner.tasks.submit_or_refuse(Box::new(move || {
-            let r = inner.tasks.run(f);
-            reply.send(Ok(r));
-        }));
+        self.inner
+            .tasks
+            .submit(reply, f, |result, reply| reply.send(Ok(result)));
         ticket
     }
 

@@ -1,13 +1,13 @@
-//! Fault injection for tests of backpressure and handler failures. Not part of the
-//! supported API: hidden from the docs, stable only for mabeam's own tests.
+//! Fault injection for tests of backpressure, handler failures and dead shards. Not part
+//! of the supported API: hidden from the docs, stable only for mabeam's own tests.
 
-use crate::command::Command;
-use crate::engine::{Inner, SendMode};
-use crate::ticket::Ticket;
-use crate::Error;
 use std::sync::Arc;
 
-/// Fault injection on an engine; see [`Engine::testing`](crate::Engine::testing).
+use crate::engine::Inner;
+use crate::runtime::{Fault, Ticket};
+use crate::Error;
+
+/// Fault injection on an engine; see [`EngineHandle::testing`](crate::EngineHandle::testing).
 pub struct Testing<'e> {
     pub(crate) inner: &'e Arc<Inner>,
 }
@@ -20,18 +20,16 @@ pub struct Stall {
 
 impl Testing<'_> {
     /// Makes shard `shard` stop draining its mailbox until the returned guard is
-    /// dropped; returns once the shard is stalled (its mailbox is then empty of
-    /// everything sent before).
+    /// dropped; returns once the shard is stalled (everything sent before is applied).
     pub fn stall(&self, shard: usize) -> Result<Stall, Error> {
         let (release, wait) = flume::bounded(1);
         let (stalled_tx, stalled) = flume::bounded(1);
-        self.inner.send(
+        self.inner.rt.fault(
             shard,
-            Command::Stall {
+            Fault::Stall {
                 stalled: stalled_tx,
                 release: wait,
             },
-            SendMode::Timeout,
         )?;
         stalled.recv().map_err(|_| Error::ShutDown)?;
         Ok(Stall { _release: release })
@@ -40,6 +38,14 @@ impl Testing<'_> {
     /// Sends a command whose handler panics; its ticket resolves with
     /// `Error::Internal` and the shard goes on.
     pub fn panic_in_handler(&self, shard: usize) -> Ticket<()> {
-        self.inner.call(shard, SendMode::Timeout, Command::Panic)
+        let (ticket, reply) = self.inner.rt.ticket();
+        let _ = self.inner.rt.fault(shard, Fault::Panic(reply));
+        ticket
+    }
+
+    /// Makes shard `shard`'s thread panic outside any handler, so that it dies. Returns
+    /// once the message is queued; the shard dies when it reaches it.
+    pub fn kill_shard(&self, shard: usize) -> Result<(), Error> {
+        self.inner.rt.fault(shard, Fault::Kill)
     }
 }

@@ -83,7 +83,7 @@ fn concurrent_writers_and_readers_agree() {
                 let mut writer = engine.batch_writer(64);
                 for i in 0..10_000u64 {
                     let id = w * 1_000 + i % 100;
-                    writer
+                    let _held_or_sent = writer
                         .update_agent(
                             id,
                             AgentState {

@@ -480,9 +480,9 @@ fn the_batch_writer_carries_creates_bids_and_market_updates() {
         .map(|t| t.wait().unwrap().unwrap())
         .collect();
     for (i, &id) in ids.iter().enumerate() {
-        writer.bid(id, bid(2, 100 + i as u64)).unwrap();
+        let _held_or_sent = writer.bid(id, bid(2, 100 + i as u64)).unwrap();
     }
-    writer
+    let _held_or_sent = writer
         .market_update(MarketUpdate {
             key: 9,
             price: 50,

@@ -18,6 +18,10 @@ pub enum Error {
     AlreadyTaken,
     /// The handler of this command panicked; the shard dropped the command and goes on.
     Internal(&'static str),
+    /// Shard `0`'s thread died (it panicked outside a handler). Calls that need that
+    /// shard fail with this from then on; a call it had accepted and not answered gets it
+    /// too, applied or not (the shard's state is lost with it).
+    ShardDown(usize),
 }
 
 impl fmt::Display for Error {
@@ -28,6 +32,7 @@ impl fmt::Display for Error {
             Self::Timeout => f.write_str("timed out waiting for the result"),
             Self::AlreadyTaken => f.write_str("the ticket's result was already taken"),
             Self::Internal(msg) => write!(f, "internal error in a shard handler: {msg}"),
+            Self::ShardDown(shard) => write!(f, "shard {shard} is down (its thread died)"),
         }
     }
 }

@@ -3,9 +3,10 @@
 //! What one mabeam shard is, with no threads of its own:
 //!
 //! - the lock-free primitives the engine publishes and hands results through
-//!   ([`seqlock`], [`table`], [`oneshot`], [`barrier`], [`interner`]), written against
-//!   the [`sync`] shim so that `loom-tests/` model-checks the very same code under
-//!   `--cfg mabeam_loom`;
+//!   ([`seqlock`], [`table`], [`oneshot`], [`barrier`], [`interner`]) and those its
+//!   runtime moves messages and stops with ([`mailbox`], [`lane`], [`doorbell`],
+//!   [`termination`]), written against the [`sync`] shim so that `loom-tests/`
+//!   model-checks the very same code under `--cfg mabeam_loom`;
 //! - the per-shard state machines ([`registry`], [`agents`], [`auction`], [`market`],
 //!   [`pricing`], [`coordination`], [`topic`]), plain deterministic code that
 //!   takes time as an argument.
@@ -20,10 +21,15 @@ pub mod error;
 pub use error::Error;
 
 pub mod barrier;
+pub mod doorbell;
+pub mod hash;
 pub mod interner;
+pub mod lane;
+pub mod mailbox;
 pub mod oneshot;
 pub mod seqlock;
 pub mod table;
+pub mod termination;
 
 pub mod agents;
 pub mod auction;

@@ -209,16 +209,7 @@ fn key_of_bytes(bytes: &[u8]) -> u64 {
     mix64(h)
 }
 
-/// The murmur3 64-bit finalizer: a bijective mix whose output bits all depend on every
-/// input bit.
-#[inline]
-pub fn mix64(mut x: u64) -> u64 {
-    x ^= x >> 33;
-    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    x ^= x >> 33;
-    x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    x ^ (x >> 33)
-}
+pub use crate::hash::mix64;
 
 /// Health of a registered agent, ordered from best to worst.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]

@@ -3,9 +3,10 @@
 //!
 //! A shard answers a command through a [`Reply`]. A reply that is dropped unanswered
 //! still resolves its ticket: with [`Error::Internal`] when the drop happens inside a
-//! shard handler (the handler panicked), with [`Error::Busy`] when its send was refused
-//! by a full mailbox, with [`Error::ShutDown`] anywhere else (the command was still
-//! queued when the engine shut down). So no ticket ever waits forever.
+//! shard handler (the handler panicked), with the refusal ([`Error::Busy`],
+//! [`Error::ShutDown`], [`Error::ShardDown`]) when its send was refused, with
+//! [`Error::ShardDown`] when its shard died holding it, and with [`Error::ShutDown`]
+//! anywhere else. So no ticket ever waits forever.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -175,39 +176,27 @@ pub struct Completion<T> {
     pub result: Result<T, Error>,
 }
 
-/// Why a reply dropped on this thread right now goes unanswered.
-#[derive(Debug, Clone, Copy)]
-enum DropReason {
-    /// Anywhere outside the cases below: the command was still queued at shutdown.
-    ShutDown,
-    /// Inside a shard handler: the handler panicked.
-    HandlerPanicked,
-    /// The command came back from a send that found the mailbox full.
-    Busy,
-}
-
 thread_local! {
-    static DROP_REASON: Cell<DropReason> = const { Cell::new(DropReason::ShutDown) };
+    /// The error an unanswered reply dropped on this thread right now resolves with.
+    static DROP_REASON: Cell<Error> = const { Cell::new(Error::ShutDown) };
 }
 
-/// Sets this thread's [`DropReason`] while the guard lives.
-pub(crate) struct DropScope(DropReason);
+/// While the guard lives, unanswered replies dropped on this thread resolve with the
+/// guard's error; outside every guard they resolve with [`Error::ShutDown`] (a command
+/// still queued when its mailbox was torn down).
+pub(crate) struct DropScope(Error);
 
 impl DropScope {
-    fn enter(reason: DropReason) -> Self {
-        Self(DROP_REASON.with(|f| f.replace(reason)))
+    /// Unanswered replies dropped while the guard lives resolve with `error`.
+    pub(crate) fn new(error: Error) -> Self {
+        Self(DROP_REASON.with(|f| f.replace(error)))
     }
 
-    /// While the guard lives, unanswered replies dropped on this thread resolve with
-    /// [`Error::Internal`] (a shard handler is running).
+    /// A shard handler is running: a reply it drops means it panicked.
     pub(crate) fn handler() -> Self {
-        Self::enter(DropReason::HandlerPanicked)
-    }
-
-    /// While the guard lives, unanswered replies dropped on this thread resolve with
-    /// [`Error::Busy`] (a refused send is being dropped).
-    pub(crate) fn busy() -> Self {
-        Self::enter(DropReason::Busy)
+        Self::new(Error::Internal(
+            "the shard handler panicked while applying this command",
+        ))
     }
 }
 
@@ -263,13 +252,7 @@ impl<T> Drop for Reply<T> {
         if self.is_nobody() {
             return;
         }
-        let error = match DROP_REASON.with(|f| f.get()) {
-            DropReason::ShutDown => Error::ShutDown,
-            DropReason::Busy => Error::Busy,
-            DropReason::HandlerPanicked => {
-                Error::Internal("the shard handler panicked while applying this command")
-            }
-        };
+        let error = DROP_REASON.with(|f| f.get());
         match std::mem::replace(&mut self.0, Target::Nobody) {
             Target::Nobody => {}
             Target::Ticket(c) => c.complete(Err(error)),

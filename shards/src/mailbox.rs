@@ -1,0 +1,572 @@
+//! A shard's mailbox: a bounded queue of weighted messages from any thread to one
+//! consumer, with two admission limits, a control queue that never refuses for room, and
+//! the close and death protocols that make shutdown lose and double nothing.
+//!
+//! # What it guarantees
+//!
+//! - **Accepted ⇔ consumed.** [`send`](Mailbox::send) returns `Ok` only for a message
+//!   the consumer will pop before it sees the mailbox [drained](Mailbox::is_drained); it
+//!   returns [`Refused::Closed`] only for a message that was never queued. So a consumer
+//!   that keeps popping and [releasing](Mailbox::release) until `is_drained()` has taken
+//!   every accepted message, and none of the refused ones.
+//! - **Bounded queueing delay.** Every message has a weight (the commands it carries).
+//!   A [`Class::Write`] (fire-and-forget) is admitted only while the weight queued stays
+//!   within `backlog`; a [`Class::Call`] (someone waits for its answer) up to `capacity`.
+//!   So an acknowledged call waits behind at most `backlog` commands of fire-and-forget
+//!   work, however many writers push, and writers are pushed back instead.
+//! - **Backpressure without a storm.** A sender that finds no room waits on a condition
+//!   variable until its deadline. The consumer notifies once per
+//!   [`release`](Mailbox::release) and only when the queue has drained to half the
+//!   waiting class's limit, so waiting senders cost the consumer one wake per batch, not
+//!   one per message.
+//!
+//! # Protocol
+//!
+//! `load` holds two flags (CLOSED, DEAD) and the *reserved weight*: the weight of every
+//! message admitted and not yet released by the consumer. A sender reserves with a CAS
+//! that fails if a flag is set, then pushes, then rings the consumer's
+//! [`Doorbell`]. The consumer pops, applies, and releases the weight. Closing sets CLOSED
+//! with one `fetch_or`; from then on every reservation fails, and the reserved weight
+//! only falls. A message that was admitted before CLOSED holds weight until the consumer
+//! releases it, so `is_drained()` (CLOSED and no weight) cannot be true while an accepted
+//! message is still unpopped — even one whose sender has reserved and not yet pushed
+//! (the consumer then sees weight and no message, and retries). That is the fix of the
+//! race where a sender passed a "shut?" check, the consumer saw an empty queue and
+//! exited, and the accepted message was dropped.
+//!
+//! Death ([`kill`](Mailbox::kill)) is closing with a second flag: it is what a consumer
+//! thread that unwinds does, so that senders get [`Refused::Dead`] instead of queueing
+//! for nobody, and the queued messages are dropped (their answers resolve with an error).
+
+use core::fmt;
+use core::time::Duration;
+use std::time::Instant;
+
+use crate::doorbell::Doorbell;
+use crate::sync::UnboundedQueue;
+use crate::sync::{Arc, AtomicU64, AtomicUsize, BoundedQueue, Condvar, Mutex, Ordering};
+
+/// Set once the mailbox is closed: no reservation succeeds any more.
+const CLOSED: u64 = 1 << 63;
+/// Set once the consumer died: no reservation succeeds, and queued messages are dropped.
+const DEAD: u64 = 1 << 62;
+/// The reserved weight.
+const WEIGHT: u64 = DEAD - 1;
+
+/// Which admission limit a message is held to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// Fire-and-forget: admitted while the reserved weight stays within `backlog` (or
+    /// into an empty mailbox, whatever its weight up to `capacity`).
+    Write,
+    /// Someone waits for the answer: admitted while the reserved weight stays within
+    /// `capacity`.
+    Call,
+}
+
+/// How long a sender waits for room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// Not at all: [`Refused::Full`] at once.
+    No,
+    /// Until this instant, then [`Refused::Full`].
+    Until(Instant),
+}
+
+impl Wait {
+    /// Waits up to `timeout` from now (`Duration::MAX` and other instants beyond the
+    /// clock's range wait as long as the clock can express).
+    pub fn for_at_most(timeout: Duration) -> Self {
+        let now = Instant::now();
+        Wait::Until(now.checked_add(timeout).unwrap_or_else(|| far_future(now)))
+    }
+}
+
+/// The latest instant after `now` that the platform can represent, found by halving.
+fn far_future(now: Instant) -> Instant {
+    let mut step = Duration::from_secs(u64::MAX / 4);
+    loop {
+        if let Some(t) = now.checked_add(step) {
+            return t;
+        }
+        step /= 2;
+    }
+}
+
+/// Why a message was not accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// No room for its class before the wait ran out.
+    Full,
+    /// The mailbox is closed (shutdown): the message was not queued.
+    Closed,
+    /// The consumer died: the message was not queued.
+    Dead,
+}
+
+/// Admission limits, in weight units (commands).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most weight reserved at once (and most messages queued): calls fill up to here.
+    pub capacity: u64,
+    /// Most weight reserved after admitting a [`Class::Write`].
+    pub backlog: u64,
+}
+
+/// Senders waiting for room, by class, and the condition variables they wait on.
+struct Space {
+    writers: AtomicUsize,
+    callers: AtomicUsize,
+    lock: Mutex<()>,
+    writer_room: Condvar,
+    caller_room: Condvar,
+}
+
+/// A bounded, weighted, closable mailbox with one consumer; see the
+/// [module docs](self).
+pub struct Mailbox<T> {
+    load: crossbeam_utils::CachePadded<AtomicU64>,
+    queue: BoundedQueue<T>,
+    control: UnboundedQueue<T>,
+    bell: Arc<Doorbell>,
+    space: Space,
+    limits: Limits,
+}
+
+impl<T> fmt::Debug for Mailbox<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let load = self.load.load(Ordering::Relaxed);
+        f.debug_struct("Mailbox")
+            .field("reserved", &(load & WEIGHT))
+            .field("closed", &(load & CLOSED != 0))
+            .field("dead", &(load & DEAD != 0))
+            .field("limits", &self.limits)
+            .finish()
+    }
+}
+
+impl<T> Mailbox<T> {
+    /// A mailbox whose consumer sleeps on `bell`. `capacity` is clamped to at least 1
+    /// and `backlog` to `1..=capacity`.
+    pub fn new(limits: Limits, bell: Arc<Doorbell>) -> Self {
+        let capacity = limits.capacity.clamp(1, WEIGHT);
+        let limits = Limits {
+            capacity,
+            backlog: limits.backlog.clamp(1, capacity),
+        };
+        Self {
+            load: crossbeam_utils::CachePadded::new(AtomicU64::new(0)),
+            queue: BoundedQueue::new(usize::try_from(capacity).unwrap_or(usize::MAX)),
+            control: UnboundedQueue::new(),
+            bell,
+            space: Space {
+                writers: AtomicUsize::new(0),
+                callers: AtomicUsize::new(0),
+                lock: Mutex::new(()),
+                writer_room: Condvar::new(),
+                caller_room: Condvar::new(),
+            },
+            limits,
+        }
+    }
+
+    /// The limits in force (after clamping).
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Sends `msg`, which carries `weight` commands (at least 1), as a `class` message,
+    /// waiting for room as `wait` says. On refusal the message comes back with the reason.
+    ///
+    /// A message heavier than `capacity` can never be admitted and is refused `Full` at
+    /// once.
+    pub fn send(&self, msg: T, weight: u64, class: Class, wait: Wait) -> Result<(), (T, Refused)> {
+        let weight = weight.max(1);
+        if weight > self.limits.capacity {
+            return Err((msg, Refused::Full));
+        }
+        if let Err(refused) = self.reserve_or_wait(weight, class, wait) {
+            return Err((msg, refused));
+        }
+        // Room is reserved: every queued message holds at least its own weight (≥ 1) of
+        // the reserved total, and the total never exceeds `capacity`, the queue's size.
+        if self.queue.push(msg).is_err() {
+            unreachable!("the reserved weight bounds the queued messages by the queue's capacity");
+        }
+        self.bell.ring();
+        Ok(())
+    }
+
+    /// Sends a control message (weight 1) that is never refused for room: it goes to an
+    /// unbounded queue the consumer drains before the bounded one. Refused only once the
+    /// mailbox is closed or dead.
+    ///
+    /// Unbounded by type: callers must bound what they send here by something they own
+    /// (one message per lease, say), and document it.
+    pub fn send_control(&self, msg: T) -> Result<(), (T, Refused)> {
+        let mut current = self.load.load(Ordering::Relaxed);
+        loop {
+            if let Some(refused) = flag_refusal(current) {
+                return Err((msg, refused));
+            }
+            match self.load.compare_exchange_weak(
+                current,
+                current + 1,
+                Ordering::SeqCst,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break,
+                Err(now) => current = now,
+            }
+        }
+        self.control.push(msg);
+        self.bell.ring();
+        Ok(())
+    }
+
+    /// One CAS attempt loop at reserving `weight` for `class`.
+    fn try_reserve(&self, weight: u64, class: Class) -> Result<(), Refused> {
+        let limit = match class {
+            Class::Write => self.limits.backlog,
+            Class::Call => self.limits.capacity,
+        };
+        let mut current = self.load.load(Ordering::Relaxed);
+        loop {
+            if let Some(refused) = flag_refusal(current) {
+                return Err(refused);
+            }
+            let reserved = current & WEIGHT;
+            let fits = reserved + weight <= limit
+                || (class == Class::Write && reserved == 0 && weight <= self.limits.capacity);
+            if !fits {
+                return Err(Refused::Full);
+            }
+            match self.load.compare_exchange_weak(
+                current,
+                current + weight,
+                Ordering::SeqCst,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Ok(()),
+                Err(now) => current = now,
+            }
+        }
+    }
+
+    fn reserve_or_wait(&self, weight: u64, class: Class, wait: Wait) -> Result<(), Refused> {
+        match self.try_reserve(weight, class) {
+            Err(Refused::Full) => {}
+            other => return other,
+        }
+        let Wait::Until(deadline) = wait else {
+            return Err(Refused::Full);
+        };
+        let (waiters, room) = match class {
+            Class::Write => (&self.space.writers, &self.space.writer_room),
+            Class::Call => (&self.space.callers, &self.space.caller_room),
+        };
+        // Announce before re-checking (SeqCst), so that the consumer's release either
+        // leaves room we see, or sees us waiting and notifies under the lock.
+        waiters.fetch_add(1, Ordering::SeqCst);
+        let result = (|| {
+            let mut guard = self
+                .space
+                .lock
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            loop {
+                match self.try_reserve(weight, class) {
+                    Err(Refused::Full) => {}
+                    other => return other,
+                }
+                let now = Instant::now();
+                if now >= deadline {
+                    return Err(Refused::Full);
+                }
+                guard = match room.wait_timeout(guard, deadline - now) {
+                    Ok((g, _)) => g,
+                    Err(poisoned) => poisoned.into_inner().0,
+                };
+            }
+        })();
+        waiters.fetch_sub(1, Ordering::SeqCst);
+        result
+    }
+
+    /// Consumer side: the oldest control message, if any.
+    #[inline]
+    pub fn pop_control(&self) -> Option<T> {
+        self.control.pop()
+    }
+
+    /// Consumer side: the oldest message of the bounded queue, if any.
+    #[inline]
+    pub fn pop(&self) -> Option<T> {
+        self.queue.pop()
+    }
+
+    /// Consumer side: gives back the weight of messages popped and applied (exactly the
+    /// weights they were sent with, control messages 1 each), and notifies senders
+    /// waiting for room once enough is free.
+    pub fn release(&self, weight: u64) {
+        if weight == 0 {
+            return;
+        }
+        let before = self.load.fetch_sub(weight, Ordering::SeqCst);
+        let left = (before & WEIGHT) - weight;
+        let writers =
+            left <= self.limits.backlog / 2 && self.space.writers.load(Ordering::SeqCst) > 0;
+        let callers =
+            left <= self.limits.capacity / 2 && self.space.callers.load(Ordering::SeqCst) > 0;
+        if writers || callers {
+            self.notify(writers, callers);
+        }
+    }
+
+    fn notify(&self, writers: bool, callers: bool) {
+        // Taking the lock orders this notification after a waiter's last re-check or
+        // before it: a waiter holds the lock from its re-check until it waits.
+        let _guard = self
+            .space
+            .lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if writers {
+            self.space.writer_room.notify_all();
+        }
+        if callers {
+            self.space.caller_room.notify_all();
+        }
+    }
+
+    /// The weight admitted and not yet released (a `SeqCst` load, so it can serve as a
+    /// [`Doorbell`] work check).
+    #[inline]
+    pub fn reserved(&self) -> u64 {
+        self.load.load(Ordering::SeqCst) & WEIGHT
+    }
+
+    /// Messages in the bounded queue now (a snapshot; reserved messages not yet pushed
+    /// are not counted).
+    pub fn queued(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Control messages queued now (a snapshot).
+    pub fn control_queued(&self) -> usize {
+        self.control.len()
+    }
+
+    /// Closes the mailbox: every later send is refused with [`Refused::Closed`]; senders
+    /// waiting for room are woken and refused. Idempotent.
+    pub fn close(&self) {
+        self.load.fetch_or(CLOSED, Ordering::SeqCst);
+        self.notify(true, true);
+        self.bell.ring();
+    }
+
+    /// True once closed (or dead).
+    pub fn is_closed(&self) -> bool {
+        self.load.load(Ordering::SeqCst) & (CLOSED | DEAD) != 0
+    }
+
+    /// True once closed and every accepted message has been released: nothing more can
+    /// arrive, and nothing accepted is left.
+    pub fn is_drained(&self) -> bool {
+        let load = self.load.load(Ordering::SeqCst);
+        load & (CLOSED | DEAD) != 0 && load & WEIGHT == 0
+    }
+
+    /// True once [`kill`](Self::kill) has begun.
+    pub fn is_dead(&self) -> bool {
+        self.load.load(Ordering::SeqCst) & DEAD != 0
+    }
+
+    /// Marks the consumer dead and drops every accepted message through `discard`
+    /// (control messages first), until none is left: senders that reserved before the
+    /// mark finish their push (a few instructions away), so this returns once they
+    /// have. Only the consumer's thread (or whoever takes its place once it is gone) may
+    /// call it. `discard` gets each message and its weight is released.
+    pub fn kill(&self, mut discard: impl FnMut(T), weight_of: impl Fn(&T) -> u64) {
+        self.load.fetch_or(CLOSED | DEAD, Ordering::SeqCst);
+        self.notify(true, true);
+        while self.reserved() > 0 {
+            let msg = match self.control.pop() {
+                Some(m) => {
+                    self.load.fetch_sub(1, Ordering::SeqCst);
+                    m
+                }
+                None => match self.queue.pop() {
+                    Some(m) => {
+                        self.load.fetch_sub(weight_of(&m).max(1), Ordering::SeqCst);
+                        m
+                    }
+                    None => {
+                        // A sender reserved and has not pushed yet.
+                        crate::sync::spin_loop();
+                        #[cfg(not(mabeam_loom))]
+                        std::thread::yield_now();
+                        continue;
+                    }
+                },
+            };
+            discard(msg);
+        }
+    }
+}
+
+/// The refusal a flagged `load` word means, if any.
+#[inline]
+fn flag_refusal(load: u64) -> Option<Refused> {
+    if load & DEAD != 0 {
+        Some(Refused::Dead)
+    } else if load & CLOSED != 0 {
+        Some(Refused::Closed)
+    } else {
+        None
+    }
+}
+
+#[cfg(all(test, not(mabeam_loom)))]
+mod tests {
+    use super::*;
+
+    fn mailbox(capacity: u64, backlog: u64) -> Mailbox<u64> {
+        Mailbox::new(Limits { capacity, backlog }, Arc::new(Doorbell::new()))
+    }
+
+    #[test]
+    fn writes_stop_at_the_backlog_and_calls_at_capacity() {
+        let m = mailbox(8, 3);
+        for i in 0..3 {
+            m.send(i, 1, Class::Write, Wait::No).unwrap();
+        }
+        assert_eq!(
+            m.send(9, 1, Class::Write, Wait::No),
+            Err((9, Refused::Full))
+        );
+        for i in 3..8 {
+            m.send(i, 1, Class::Call, Wait::No).unwrap();
+        }
+        assert_eq!(m.send(9, 1, Class::Call, Wait::No), Err((9, Refused::Full)));
+        assert_eq!(m.reserved(), 8);
+        let popped: Vec<_> = std::iter::from_fn(|| m.pop()).collect();
+        assert_eq!(
+            popped,
+            (0..8).collect::<Vec<_>>(),
+            "one FIFO for both classes"
+        );
+        m.release(8);
+        assert_eq!(m.reserved(), 0);
+    }
+
+    #[test]
+    fn a_heavy_write_enters_an_empty_mailbox_only() {
+        let m = mailbox(100, 10);
+        m.send(1, 60, Class::Write, Wait::No).unwrap();
+        assert_eq!(
+            m.send(2, 1, Class::Write, Wait::No),
+            Err((2, Refused::Full))
+        );
+        assert_eq!(
+            m.send(3, 101, Class::Call, Wait::No),
+            Err((3, Refused::Full))
+        );
+        m.pop().unwrap();
+        m.release(60);
+        m.send(2, 1, Class::Write, Wait::No).unwrap();
+    }
+
+    #[test]
+    fn closing_refuses_new_sends_and_drains_to_empty() {
+        let m = mailbox(8, 8);
+        m.send(1, 2, Class::Write, Wait::No).unwrap();
+        m.send_control(2).unwrap();
+        m.close();
+        assert!(m.is_closed());
+        assert!(!m.is_drained(), "accepted messages are still there");
+        assert_eq!(
+            m.send(3, 1, Class::Call, Wait::No),
+            Err((3, Refused::Closed))
+        );
+        assert_eq!(m.send_control(4), Err((4, Refused::Closed)));
+        assert_eq!(m.pop_control(), Some(2));
+        assert_eq!(m.pop(), Some(1));
+        m.release(3);
+        assert!(m.is_drained());
+    }
+
+    #[test]
+    fn a_waiting_writer_gets_in_when_the_consumer_releases() {
+        let m = Arc::new(mailbox(4, 2));
+        m.send(0, 2, Class::Write, Wait::No).unwrap();
+        let sender = {
+            let m = m.clone();
+            std::thread::spawn(move || {
+                m.send(
+                    1,
+                    1,
+                    Class::Write,
+                    Wait::for_at_most(Duration::from_secs(60)),
+                )
+            })
+        };
+        // Wait until the sender is registered as waiting, then make room.
+        while m.space.writers.load(Ordering::SeqCst) == 0 {
+            std::thread::yield_now();
+        }
+        assert_eq!(m.pop(), Some(0));
+        m.release(2);
+        assert_eq!(sender.join().unwrap(), Ok(()));
+        assert_eq!(m.pop(), Some(1));
+    }
+
+    #[test]
+    fn close_wakes_a_waiting_sender_with_closed() {
+        let m = Arc::new(mailbox(1, 1));
+        m.send(0, 1, Class::Call, Wait::No).unwrap();
+        let sender = {
+            let m = m.clone();
+            std::thread::spawn(move || m.send(1, 1, Class::Call, Wait::for_at_most(Duration::MAX)))
+        };
+        while m.space.callers.load(Ordering::SeqCst) == 0 {
+            std::thread::yield_now();
+        }
+        m.close();
+        assert_eq!(sender.join().unwrap(), Err((1, Refused::Closed)));
+    }
+
+    #[test]
+    fn a_wait_runs_out_with_full() {
+        let m = mailbox(1, 1);
+        m.send(0, 1, Class::Call, Wait::No).unwrap();
+        let r = m.send(
+            1,
+            1,
+            Class::Call,
+            Wait::for_at_most(Duration::from_millis(1)),
+        );
+        assert_eq!(r, Err((1, Refused::Full)));
+    }
+
+    #[test]
+    fn kill_discards_everything_accepted_and_refuses_the_rest() {
+        let m = mailbox(8, 8);
+        m.send(1, 3, Class::Write, Wait::No).unwrap();
+        m.send(2, 1, Class::Call, Wait::No).unwrap();
+        m.send_control(3).unwrap();
+        let mut dropped = Vec::new();
+        m.kill(|x| dropped.push(x), |&x| if x == 1 { 3 } else { 1 });
+        assert_eq!(dropped, vec![3, 1, 2]);
+        assert!(m.is_dead() && m.is_drained());
+        assert_eq!(m.send(4, 1, Class::Call, Wait::No), Err((4, Refused::Dead)));
+    }
+
+    #[test]
+    fn an_instant_beyond_the_clock_waits_as_long_as_it_can() {
+        match Wait::for_at_most(Duration::MAX) {
+            Wait::Until(t) => assert!(t > Instant::now() + Duration::from_secs(1 << 30)),
+            Wait::No => panic!("a wait"),
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! Engine configuration and its validation.
+
+use std::time::Duration;
+
+use crate::coordination::CoordinationConfig;
+use crate::economics::EconomicsConfig;
+use crate::events::EventsConfig;
+use crate::runtime::{Clock, Settings, StartError};
+
+/// Most shards an engine may have.
+pub const MAX_SHARDS: usize = 1024;
+
+/// How the engine is laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Several pinned shards; reads from published snapshots, writes as messages.
+    Sharded,
+    /// The "before" shape, the original GenServer: one shard, and every read and write a
+    /// synchronous round trip through its mailbox. Kept for comparison and as the
+    /// rollback path.
+    Centralized,
+}
+
+/// Everything [`Engine::start`](crate::Engine::start) needs to know.
+///
+/// Every field is checked at start; a value that would make a service unusable or a
+/// thread fail later is refused with [`StartError::InvalidConfig`] naming the field.
+/// Durations are accepted over their whole range (`Duration::MAX` waits as long as the
+/// platform's clock can express).
+///
+/// ```
+/// use mabeam::Config;
+/// let config = Config { shards: 2, pin_threads: false, ..Config::default() };
+/// assert_eq!(config.shard_count(), 2);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Number of shard threads; 0 chooses one per core that `core_affinity` reports, less
+    /// `host_cores` (at least one). Ignored in [`Mode::Centralized`], which always has
+    /// one.
+    pub shards: usize,
+    /// Cores left for the host's own threads when `shards` is 0. A shard that shares its
+    /// core with a busy host thread answers only when the scheduler lets it; see the
+    /// sizing rule in the crate docs.
+    pub host_cores: usize,
+    /// Pin shard `i` to core `i mod cores`. A failure to pin is reported in
+    /// [`StartReport`](crate::StartReport), not fatal.
+    pub pin_threads: bool,
+    /// Sharded or centralized.
+    pub mode: Mode,
+    /// Most commands each shard holds admitted and not yet applied — queued, or in the
+    /// batch being applied (a batch from a [`BatchWriter`](crate::BatchWriter) counts
+    /// one per command). Acknowledged calls are admitted up to here; when it is full,
+    /// `try_` calls return `Busy` at once and blocking calls wait up to `send_timeout`.
+    pub mailbox_capacity: usize,
+    /// Most commands of queued work (of any kind) after admitting a fire-and-forget
+    /// write: writes beyond wait for room (up to `send_timeout`, then `Busy`). This is
+    /// the bound on how long an acknowledged call waits behind fire-and-forget work:
+    /// `write_backlog` commands, a fraction of a millisecond. A value above
+    /// `mailbox_capacity` acts as `mailbox_capacity`.
+    pub write_backlog: usize,
+    /// Most messages each shard-to-shard lane holds. A full lane never drops: the
+    /// sending shard keeps the rest and takes no host commands until they fit.
+    pub lane_capacity: usize,
+    /// How long a blocking send waits for mailbox room before returning `Busy`.
+    pub send_timeout: Duration,
+    /// Most messages a shard takes into one batch before it publishes and replies.
+    pub batch_size: usize,
+    /// How long an idle shard polls its mailbox before it sleeps (a wake from sleep costs
+    /// several microseconds here). The poll yields the core between checks, so host
+    /// threads sharing the core still run.
+    pub idle_spin: Duration,
+    /// How long a ticket waiter spins before it parks (a park/unpark wake costs several
+    /// microseconds here; a shard usually answers in about one). The spin yields the core
+    /// between checks, and at most one waiter per core spins at once, process-wide; the
+    /// others park at once, so many waiting clients never starve the shard threads. Zero
+    /// parks at once.
+    pub ticket_spin: Duration,
+    /// How long [`Engine::shutdown`](crate::Engine::shutdown) waits for running tasks
+    /// before it abandons them (and reports so); shards are always drained in full.
+    pub shutdown_timeout: Duration,
+    /// Most registry entries per shard (`RegistryError::Full` beyond).
+    pub registry_capacity: usize,
+    /// Most agents per shard (`AgentError::Full` beyond).
+    pub agent_capacity: usize,
+    /// Auction, market and pricing-cache bounds per shard.
+    pub economics: EconomicsConfig,
+    /// Worker threads of the task pool (pricing and host tasks); at least 1.
+    pub task_workers: usize,
+    /// Jobs the task pool queues; a spawn beyond it resolves with `Busy`.
+    pub task_queue: usize,
+    /// Event history and subscription bounds.
+    pub events: EventsConfig,
+    /// Coordination-session bounds.
+    pub coordination: CoordinationConfig,
+    /// Most barriers at once.
+    pub max_barriers: usize,
+    /// Spin iterations a barrier waiter makes before it parks, for barriers with no more
+    /// parties than cores. A barrier with more parties than cores does not spin: a
+    /// spinning waiter would hold the core a missing party needs.
+    pub barrier_spin: u32,
+    /// The engine's clock.
+    pub clock: Clock,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            shards: 0,
+            host_cores: 1,
+            pin_threads: true,
+            mode: Mode::Sharded,
+            mailbox_capacity: 4096,
+            write_backlog: 512,
+            lane_capacity: 1024,
+            send_timeout: Duration::from_secs(1),
+            batch_size: 256,
+            idle_spin: Duration::from_micros(5),
+            ticket_spin: Duration::from_micros(20),
+            shutdown_timeout: Duration::from_secs(5),
+            registry_capacity: 1 << 20,
+            agent_capacity: 1 << 20,
+            economics: EconomicsConfig::default(),
+            task_workers: 2,
+            task_queue: 4096,
+            events: EventsConfig::default(),
+            coordination: CoordinationConfig::default(),
+            max_barriers: 65_536,
+            barrier_spin: 4_000,
+            clock: Clock::default(),
+        }
+    }
+}
+
+impl Config {
+    /// The centralized shape: one shard, every call a synchronous round trip.
+    pub fn centralized() -> Self {
+        Self {
+            mode: Mode::Centralized,
+            shards: 1,
+            ..Self::default()
+        }
+    }
+
+    /// The number of shard threads this configuration starts.
+    pub fn shard_count(&self) -> usize {
+        match self.mode {
+            Mode::Centralized => 1,
+            Mode::Sharded if self.shards > 0 => self.shards,
+            Mode::Sharded => core_affinity::get_core_ids()
+                .map_or(1, |c| c.len())
+                .saturating_sub(self.host_cores)
+                .max(1),
+        }
+    }
+
+    /// Checks every field; the first one out of range is the error.
+    pub(crate) fn validate(&self) -> Result<(), StartError> {
+        let invalid = |field, reason| Err(StartError::InvalidConfig { field, reason });
+        if self.shard_count() > MAX_SHARDS {
+            return invalid("shards", "must be at most 1024 (MAX_SHARDS)");
+        }
+        let at_least_one: [(&'static str, usize); 13] = [
+            ("mailbox_capacity", self.mailbox_capacity),
+            ("write_backlog", self.write_backlog),
+            ("lane_capacity", self.lane_capacity),
+            ("batch_size", self.batch_size),
+            ("registry_capacity", self.registry_capacity),
+            ("agent_capacity", self.agent_capacity),
+            ("task_workers", self.task_workers),
+            ("task_queue", self.task_queue),
+            ("max_barriers", self.max_barriers),
+            ("economics.pricing_cache", self.economics.pricing_cache),
+            ("events.max_subscriptions", self.events.max_subscriptions),
+            ("events.max_queue", self.events.max_queue),
+            ("coordination.max_open", self.coordination.max_open),
+        ];
+        for (field, value) in at_least_one {
+            if value == 0 {
+                return invalid(field, "must be at least 1");
+            }
+        }
+        let market = &self.economics.market;
+        if market.max_keys == 0 {
+            return invalid("economics.market.max_keys", "must be at least 1");
+        }
+        if market.window_nanos == 0 {
+            return invalid("economics.market.window_nanos", "must be at least 1");
+        }
+        if market.max_window_points == 0 {
+            return invalid("economics.market.max_window_points", "must be at least 1");
+        }
+        Ok(())
+    }
+
+    /// What the runtime needs of this configuration.
+    pub(crate) fn runtime_settings(&self) -> Settings {
+        Settings {
+            pin_threads: self.pin_threads,
+            mailbox_capacity: self.mailbox_capacity,
+            write_backlog: self.write_backlog.min(self.mailbox_capacity),
+            lane_capacity: self.lane_capacity,
+            send_timeout: self.send_timeout,
+            batch_size: self.batch_size,
+            idle_spin: self.idle_spin,
+            ticket_spin: self.ticket_spin,
+            clock: self.clock.clone(),
+        }
+    }
+}

@@ -1,0 +1,444 @@
+//! The engine: the services composed on the runtime, the owner that starts and stops
+//! them, and the cheap handle that host threads hold.
+
+mod config;
+mod shard;
+
+use std::fmt;
+use std::sync::Arc;
+
+use mabeam_shards::agents::{AgentShard, RECORD_WORDS as AGENT_WORDS};
+use mabeam_shards::coordination::SESSION_STATUS_WORDS;
+use mabeam_shards::interner::Interner;
+use mabeam_shards::registry::{RegistryShard, RECORD_WORDS as REGISTRY_WORDS};
+use mabeam_shards::table::TableReader;
+
+pub use config::{Config, Mode, MAX_SHARDS};
+pub(crate) use shard::{Command, ServiceCtx};
+
+use crate::agents::Agents;
+use crate::auctions::Auctions;
+use crate::barriers::{BarrierMap, Barriers};
+use crate::batch_writer::BatchWriter;
+use crate::coordination::{Coordination, CoordinationShard, CoordinationShared};
+use crate::economics::{EconomicsPort, EconomicsShard};
+use crate::events::{EventSink, Events, EventsShared};
+use crate::market::Market;
+use crate::pricing::PricingService;
+use crate::registry::Registry;
+use crate::runtime::{
+    Clock, Reply, Runtime, SendWait, ShardReport, ShardThreads, StartError, StartReport, Ticket,
+};
+use crate::tasks::{TaskPool, Tasks};
+use crate::Error;
+use shard::EngineShard;
+
+/// What [`Engine::shutdown`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ShutdownReport {
+    /// One report per shard, in shard order.
+    pub shards: Vec<ShardReport>,
+    /// Tasks still running when `Config::shutdown_timeout` ran out: their tickets
+    /// resolved with `ShutDown` and their worker threads were left to finish on their
+    /// own (detached).
+    pub abandoned_tasks: usize,
+}
+
+impl ShutdownReport {
+    /// Commands applied by all shards together.
+    pub fn applied(&self) -> u64 {
+        self.shards.iter().map(|s| s.applied).sum()
+    }
+
+    /// The shards whose thread died.
+    pub fn dead_shards(&self) -> Vec<usize> {
+        self.shards
+            .iter()
+            .filter(|s| s.died)
+            .map(|s| s.shard)
+            .collect()
+    }
+}
+
+/// One shard's published tables, as readers see them.
+pub(crate) struct Port {
+    pub registry: TableReader<REGISTRY_WORDS>,
+    pub agents: TableReader<AGENT_WORDS>,
+    pub economics: EconomicsPort,
+    pub coordination: TableReader<SESSION_STATUS_WORDS>,
+}
+
+/// What every handle of an engine shares.
+pub(crate) struct Inner {
+    pub rt: Runtime<Command>,
+    pub ports: Vec<Port>,
+    pub mode: Mode,
+    pub config: Config,
+    pub capabilities: Interner,
+    pub tasks: TaskPool,
+    pub events: EventsShared,
+    pub coordination: CoordinationShared,
+    pub barriers: BarrierMap,
+    next_lease: std::sync::atomic::AtomicU64,
+    /// Cores available to this process at start.
+    pub cores: usize,
+}
+
+impl Inner {
+    /// `Err(ShutDown)` once shutdown has begun.
+    #[inline]
+    pub(crate) fn check_open(&self) -> Result<(), Error> {
+        self.rt.check_open()
+    }
+
+    /// True in the centralized (GenServer) shape.
+    #[inline]
+    pub(crate) fn centralized(&self) -> bool {
+        self.mode == Mode::Centralized
+    }
+
+    /// The shard that owns `key` (a stable 64-bit key).
+    #[inline]
+    pub(crate) fn shard_of(&self, key: u64) -> usize {
+        self.rt.shard_of(key)
+    }
+
+    /// Sends a fire-and-forget command.
+    #[inline]
+    pub(crate) fn send(
+        &self,
+        shard: usize,
+        cmd: impl Into<Command>,
+        wait: SendWait,
+    ) -> Result<(), Error> {
+        self.rt.send(shard, cmd.into(), wait)
+    }
+
+    /// Sends a command built around a fresh reply; the ticket resolves with its answer
+    /// or the refusal.
+    #[inline]
+    pub(crate) fn call<T, C: Into<Command>>(
+        &self,
+        shard: usize,
+        build: impl FnOnce(Reply<T>) -> C,
+    ) -> Ticket<T> {
+        self.rt.call(shard, |reply| build(reply).into())
+    }
+
+    /// Centralized mode: a synchronous round trip to the single shard.
+    pub(crate) fn round_trip<T, C: Into<Command>>(
+        &self,
+        build: impl FnOnce(Reply<T>) -> C,
+    ) -> Result<T, Error> {
+        self.call(0, build).wait()
+    }
+
+    /// A ticket already resolved with `result`.
+    #[inline]
+    pub(crate) fn ready<T>(&self, result: Result<T, Error>) -> Ticket<T> {
+        self.rt.ready(result)
+    }
+
+    /// A fresh lease token.
+    pub(crate) fn next_lease(&self) -> u64 {
+        self.next_lease
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// A cheap, cloneable handle to a running engine: `Clone + Send + Sync + 'static`, an
+/// `Arc` inside, so host threads hold services without borrowing the [`Engine`].
+///
+/// Every service is reached through it ([`registry`](Self::registry),
+/// [`agents`](Self::agents), …); the [`Engine`] dereferences to its own handle. A handle
+/// does not keep the engine running: after [`Engine::shutdown`] (or dropping the engine)
+/// every call through any handle returns `ShutDown`.
+///
+/// ```
+/// use mabeam::{Config, Engine};
+/// use mabeam::agents::AgentState;
+///
+/// let engine = Engine::start(Config { shards: 2, pin_threads: false, ..Config::default() })?;
+/// let handle = engine.handle();
+/// let writer = std::thread::spawn(move || {
+///     handle.agents().update_acked(7, AgentState::default()).wait()
+/// });
+/// assert!(writer.join().unwrap()?.is_ok());
+/// let handle = engine.handle();
+/// engine.shutdown();
+/// assert_eq!(handle.flush(), Err(mabeam::Error::ShutDown));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct EngineHandle {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for EngineHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EngineHandle")
+            .field("mode", &self.inner.mode)
+            .field("shards", &self.inner.ports.len())
+            .field("shut", &self.inner.check_open().is_err())
+            .finish()
+    }
+}
+
+impl EngineHandle {
+    /// Number of shards.
+    pub fn shards(&self) -> usize {
+        self.inner.ports.len()
+    }
+
+    /// Sharded or centralized.
+    pub fn mode(&self) -> Mode {
+        self.inner.mode
+    }
+
+    /// The engine's clock.
+    pub fn clock(&self) -> &Clock {
+        self.inner.rt.clock()
+    }
+
+    /// True once shutdown has begun.
+    pub fn is_shut_down(&self) -> bool {
+        self.inner.check_open().is_err()
+    }
+
+    /// The agent registry.
+    pub fn registry(&self) -> Registry<'_> {
+        Registry::new(&self.inner)
+    }
+
+    /// Agent states.
+    pub fn agents(&self) -> Agents<'_> {
+        Agents::new(&self.inner)
+    }
+
+    /// Auctions.
+    pub fn auctions(&self) -> Auctions<'_> {
+        Auctions::new(&self.inner)
+    }
+
+    /// Market data.
+    pub fn market(&self) -> Market<'_> {
+        Market::new(&self.inner)
+    }
+
+    /// Pricing, computed on the task pool and cached.
+    pub fn pricing(&self) -> PricingService<'_> {
+        PricingService::new(&self.inner)
+    }
+
+    /// The task pool.
+    pub fn tasks(&self) -> Tasks<'_> {
+        Tasks::new(&self.inner)
+    }
+
+    /// Events: subscriptions, host events, history.
+    pub fn events(&self) -> Events<'_> {
+        Events::new(&self.inner)
+    }
+
+    /// Coordination sessions.
+    pub fn coordination(&self) -> Coordination<'_> {
+        Coordination::new(&self.inner)
+    }
+
+    /// Barriers.
+    pub fn barriers(&self) -> Barriers<'_> {
+        Barriers::new(&self.inner)
+    }
+
+    /// A writer that buffers fire-and-forget commands per shard and sends each buffer as
+    /// one message when it holds `batch` commands (at most `Config::mailbox_capacity`),
+    /// or on [`BatchWriter::flush`]. For host threads that write a lot: one message per
+    /// command costs hundreds of nanoseconds, a batch amortises it.
+    pub fn batch_writer(&self, batch: usize) -> BatchWriter {
+        BatchWriter::new(self.inner.clone(), batch)
+    }
+
+    /// Returns once every shard has applied and published everything this thread sent
+    /// before the call (read-your-writes), including what those commands made one shard
+    /// send to another (a sale's market feed). Commands still held in a [`BatchWriter`]
+    /// have not been sent: flush the writer first. A dead shard makes it return
+    /// `ShardDown`.
+    pub fn flush(&self) -> Result<(), Error> {
+        self.inner.rt.flush()
+    }
+
+    /// Fault injection for tests (stall a shard, make a handler panic, kill a shard).
+    /// Not part of the supported API.
+    #[doc(hidden)]
+    pub fn testing(&self) -> crate::testing::Testing<'_> {
+        crate::testing::Testing { inner: &self.inner }
+    }
+
+    /// Messages waiting in each shard's mailbox (control messages included).
+    pub fn mailbox_depths(&self) -> Vec<usize> {
+        self.inner.rt.mailbox_depths()
+    }
+
+    /// Commands applied so far, per shard.
+    pub fn applied(&self) -> Vec<u64> {
+        self.inner.rt.applied()
+    }
+}
+
+/// A running mabeam engine: the owner of the shard threads, their mailboxes and
+/// published snapshots.
+///
+/// It dereferences to its [`EngineHandle`], so every service is reached from it
+/// directly; [`handle`](Self::handle) gives owned handles for other threads. Dropping the
+/// engine shuts it down.
+///
+/// ```
+/// use mabeam::{Config, Engine};
+/// use mabeam::agents::{AgentState, AgentStatus};
+///
+/// let engine = Engine::start(Config { shards: 2, pin_threads: false, ..Config::default() })?;
+/// engine.agents().update(7, AgentState { status: AgentStatus::Busy, ..AgentState::default() })?;
+/// engine.flush()?; // read-your-writes
+/// assert_eq!(engine.agents().get(7)?.unwrap().state.status, AgentStatus::Busy);
+/// let report = engine.shutdown();
+/// assert_eq!(report.applied(), 5); // the update and two flush rounds on two shards
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Engine {
+    handle: EngineHandle,
+    threads: Option<ShardThreads>,
+    start: StartReport,
+}
+
+impl fmt::Debug for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Engine")
+            .field("mode", &self.handle.inner.mode)
+            .field("shards", &self.handle.inner.ports.len())
+            .field("shut", &self.handle.is_shut_down())
+            .finish()
+    }
+}
+
+impl std::ops::Deref for Engine {
+    type Target = EngineHandle;
+
+    fn deref(&self) -> &EngineHandle {
+        &self.handle
+    }
+}
+
+impl Engine {
+    /// Checks `config`, then starts the shard threads `mabeam-shard-{i}` (pinned to their
+    /// cores when `config.pin_threads` is set) and the task pool, and returns once every
+    /// shard runs.
+    pub fn start(config: Config) -> Result<Engine, StartError> {
+        config.validate()?;
+        let n = config.shard_count();
+        let coordination = CoordinationShared::new();
+        let mut ports = Vec::with_capacity(n);
+        let mut states = Vec::with_capacity(n);
+        for index in 0..n {
+            let registry = RegistryShard::new(config.registry_capacity);
+            let agents = AgentShard::new(config.agent_capacity);
+            let (economics, economics_port) = EconomicsShard::new(index, n, &config.economics)
+                .map_err(|_| StartError::InvalidConfig {
+                    field: "economics.market",
+                    reason: "limits must be at least 1",
+                })?;
+            let (coordination_shard, coordination_port) =
+                CoordinationShard::new(&config.coordination, &coordination);
+            ports.push(Port {
+                registry: registry.reader(),
+                agents: agents.reader(),
+                economics: economics_port,
+                coordination: coordination_port,
+            });
+            states.push(EngineShard {
+                registry,
+                agents,
+                economics,
+                coordination: coordination_shard,
+                events: EventSink::new(index, &config.events),
+            });
+        }
+        let tasks = TaskPool::start(config.task_workers, config.task_queue)
+            .map_err(|e| StartError::Spawn(e.to_string()))?;
+        let (rt, threads, start) = match Runtime::start(&config.runtime_settings(), states) {
+            Ok(started) => started,
+            Err(e) => {
+                tasks.shutdown(config.shutdown_timeout);
+                return Err(e);
+            }
+        };
+        let inner = Arc::new(Inner {
+            rt,
+            ports,
+            mode: config.mode,
+            capabilities: Interner::new(mabeam_shards::registry::MAX_CAPABILITIES),
+            tasks,
+            events: EventsShared::new(),
+            coordination,
+            barriers: BarrierMap::default(),
+            next_lease: std::sync::atomic::AtomicU64::new(1),
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            config,
+        });
+        Ok(Engine {
+            handle: EngineHandle { inner },
+            threads: Some(threads),
+            start,
+        })
+    }
+
+    /// An owned handle to this engine, for other threads.
+    pub fn handle(&self) -> EngineHandle {
+        self.handle.clone()
+    }
+
+    /// What [`start`](Self::start) did.
+    pub fn start_report(&self) -> &StartReport {
+        &self.start
+    }
+
+    /// Shuts the engine down and reports what it did:
+    ///
+    /// 1. every later call on any handle returns `ShutDown`, and barrier waiters are
+    ///    woken with it;
+    /// 2. the task pool stops taking tasks, drops the queued ones (their tickets resolve
+    ///    with `ShutDown`) and waits up to `Config::shutdown_timeout` for the running
+    ///    ones, then abandons them (reported);
+    /// 3. every shard applies everything it had accepted, then everything those
+    ///    commands sent between shards, and its thread is joined.
+    ///
+    /// So every write whose call returned `Ok` is applied, every call that returned
+    /// `ShutDown` was not, and every ticket resolves.
+    pub fn shutdown(mut self) -> ShutdownReport {
+        self.stop()
+    }
+
+    fn stop(&mut self) -> ShutdownReport {
+        let Some(threads) = self.threads.take() else {
+            return ShutdownReport {
+                shards: Vec::new(),
+                abandoned_tasks: 0,
+            };
+        };
+        let inner = &self.handle.inner;
+        inner.rt.begin_shutdown();
+        inner.barriers.shutdown();
+        let abandoned_tasks = inner.tasks.shutdown(inner.config.shutdown_timeout);
+        let shards = inner.rt.stop(threads);
+        ShutdownReport {
+            shards,
+            abandoned_tasks,
+        }
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

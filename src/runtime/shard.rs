@@ -1,0 +1,448 @@
+//! A shard thread's loop, generic over what the shard owns ([`ShardState`]).
+//!
+//! # One turn of the loop
+//!
+//! 1. Take up to `batch_size` messages from the shard's incoming **lanes** (other shards'
+//!    messages come first), then, if nothing this shard sent is still waiting for room
+//!    in a lane, host messages: control messages first, then the bounded mailbox.
+//! 2. Apply each command; a handler that panics fails only its own reply (with
+//!    `Internal`), and the shard goes on.
+//! 3. Run due timers ([`ShardState::advance`]), apply what the batch forwarded to this
+//!    shard itself, then publish ([`ShardState::end_batch`]).
+//! 4. Hand what the batch forwarded to other shards to their lanes. What does not fit
+//!    stays here ("overflow"); while any does, the shard takes no host messages and keeps
+//!    draining its own lanes, so two shards whose lanes to each other are full still both
+//!    drain: no shard ever waits for another.
+//! 5. Give the host messages' weight back to the mailbox (admission), count, and answer
+//!    the batch's replies — only once its forwards are all in lanes, so a flush that
+//!    returned guarantees they are queued where the next flush round reaches them.
+//!
+//! # Stopping
+//!
+//! Once its mailbox is closed and drained, the shard reports itself host-done to the
+//! termination detector and stops running timers; it keeps applying lane messages until the
+//! shutdown says stop. If the thread panics outside a handler, [`ShardLoop`]'s `Drop`
+//! marks the shard dead: its mailbox refuses every later send with `ShardDown`, what was
+//! queued resolves with `ShardDown`, its lanes are discarded, and it counts as
+//! host-done, so neither callers nor the shutdown wait for it.
+
+use std::collections::VecDeque;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::clock::Clock;
+use super::envelope::{Envelope, Fault};
+use super::ticket::{DropScope, Reply};
+use super::Shared;
+use crate::Error;
+
+/// What a shard owns and how it applies commands: the one thing a service layer
+/// implements to run on the runtime.
+pub(crate) trait ShardState: Send + 'static {
+    /// The commands its mailbox and lanes carry.
+    type Command: Send + 'static;
+
+    /// Applies one command. Answers go through [`Ctx::reply`], messages to other shards
+    /// through [`Ctx::forward`].
+    fn apply(&mut self, cmd: Self::Command, ctx: &mut Ctx<Self::Command>);
+
+    /// Runs the timers due at `ctx.now()` (once per batch, and when a timer is due).
+    fn advance(&mut self, _ctx: &mut Ctx<Self::Command>) {}
+
+    /// The earliest timer, in clock nanoseconds.
+    fn next_deadline(&self) -> Option<u64> {
+        None
+    }
+
+    /// Publishes what the batch changed and is published once per batch.
+    fn end_batch(&mut self, _ctx: &mut Ctx<Self::Command>) {}
+}
+
+/// A deferred answer, run once the batch is published.
+type Answer = Box<dyn FnOnce() + Send>;
+
+/// What a batch accumulates besides state changes: its time, the answers to send once it
+/// is published, and its messages to other shards.
+pub(crate) struct Ctx<C> {
+    now: u64,
+    shards: usize,
+    answers: Vec<Answer>,
+    outbox: Vec<(usize, C)>,
+}
+
+impl<C> Ctx<C> {
+    /// Clock time at the start of the batch, in nanoseconds.
+    #[inline]
+    pub(crate) fn now(&self) -> u64 {
+        self.now
+    }
+
+    /// The number of shards.
+    #[inline]
+    pub(crate) fn shards(&self) -> usize {
+        self.shards
+    }
+
+    /// Queues `reply` to be answered with `value` once the batch is published.
+    pub(crate) fn reply<T: Send + 'static>(&mut self, reply: Reply<T>, value: T) {
+        if !reply.is_nobody() {
+            self.answers.push(Box::new(move || reply.send(Ok(value))));
+        }
+    }
+
+    /// Sends `cmd` to shard `shard` after this batch, on the lane from this shard to it
+    /// (applied in this very batch if `shard` is this one). Never refused, never dropped.
+    pub(crate) fn forward(&mut self, shard: usize, cmd: impl Into<C>) {
+        self.outbox.push((shard, cmd.into()));
+    }
+}
+
+/// A message taken for this batch.
+enum Item<C> {
+    /// From another shard's lane.
+    Lane(C),
+    /// From the host mailbox.
+    Host(Envelope<C>),
+}
+
+/// Timing of a shard's idle wait.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Pace {
+    /// Most messages one batch takes.
+    pub batch_size: usize,
+    /// How long an idle shard polls (yielding between checks) before it sleeps.
+    pub idle_spin: Duration,
+}
+
+/// A shard thread's state; see the [module docs](self).
+pub(crate) struct ShardLoop<S: ShardState> {
+    index: usize,
+    state: S,
+    shared: Arc<Shared<S::Command>>,
+    clock: Clock,
+    pace: Pace,
+    ctx: Ctx<S::Command>,
+    items: Vec<Item<S::Command>>,
+    /// Forwards not yet in their target's lane, by target.
+    overflow: Vec<VecDeque<S::Command>>,
+    overflow_len: usize,
+    /// Answers held until `overflow` is empty.
+    held: Vec<Answer>,
+    /// Host weight taken and not yet given back (non-zero only inside a batch).
+    host_weight: u64,
+    /// Lane messages taken and not yet counted consumed (non-zero only inside a batch).
+    lane_msgs: u64,
+    host_done: bool,
+    lane_cursor: usize,
+}
+
+impl<S: ShardState> ShardLoop<S> {
+    pub(crate) fn new(
+        index: usize,
+        state: S,
+        shared: Arc<Shared<S::Command>>,
+        clock: Clock,
+        pace: Pace,
+    ) -> Self {
+        let shards = shared.ports.len();
+        let batch_size = pace.batch_size.max(1);
+        Self {
+            index,
+            state,
+            clock,
+            pace: Pace { batch_size, ..pace },
+            ctx: Ctx {
+                now: 0,
+                shards,
+                answers: Vec::with_capacity(batch_size),
+                outbox: Vec::new(),
+            },
+            items: Vec::with_capacity(batch_size),
+            overflow: (0..shards).map(|_| VecDeque::new()).collect(),
+            overflow_len: 0,
+            held: Vec::new(),
+            host_weight: 0,
+            lane_msgs: 0,
+            host_done: false,
+            lane_cursor: 0,
+            shared,
+        }
+    }
+
+    /// Runs until the shutdown says stop; returns the shard's counters.
+    pub(crate) fn run(mut self) -> super::ShardReport {
+        // A reply this thread drops outside a handler means the shard is dying.
+        let _scope = DropScope::new(Error::ShardDown(self.index));
+        loop {
+            self.take_lanes();
+            if self.overflow_len == 0 && !self.host_done {
+                self.take_host();
+            }
+            let now = self.clock.now();
+            let timers_due =
+                !self.host_done && self.state.next_deadline().is_some_and(|d| d <= now);
+            if !self.items.is_empty() || timers_due {
+                self.run_batch(now);
+                continue;
+            }
+            if self.overflow_len > 0 {
+                self.hand_off();
+                if self.overflow_len == 0 {
+                    self.answer_held();
+                } else {
+                    std::thread::yield_now();
+                }
+                continue;
+            }
+            let port = &self.shared.ports[self.index];
+            if !self.host_done && port.mailbox.is_drained() {
+                self.host_done = true;
+                self.shared.term.host_done();
+                continue;
+            }
+            if self.host_done && self.shared.term.is_stopped() {
+                break;
+            }
+            self.idle();
+        }
+        self.shared.ports[self.index].stats.report(self.index)
+    }
+
+    fn take_lanes(&mut self) {
+        let port = &self.shared.ports[self.index];
+        let items = &mut self.items;
+        let n = port
+            .incoming
+            .pop_into(self.lane_cursor, self.pace.batch_size, |c| {
+                items.push(Item::Lane(c));
+            });
+        if n > 0 {
+            self.lane_msgs += n as u64;
+            self.lane_cursor = self.lane_cursor.wrapping_add(1);
+        }
+    }
+
+    fn take_host(&mut self) {
+        let mailbox = &self.shared.ports[self.index].mailbox;
+        while self.items.len() < self.pace.batch_size {
+            let Some(env) = mailbox.pop_control() else {
+                break;
+            };
+            self.host_weight += 1;
+            self.items.push(Item::Host(env));
+        }
+        while self.items.len() < self.pace.batch_size {
+            let Some(env) = mailbox.pop() else {
+                break;
+            };
+            self.host_weight += env.weight();
+            self.items.push(Item::Host(env));
+        }
+    }
+
+    fn run_batch(&mut self, now: u64) {
+        self.ctx.now = now;
+        let mut applied = 0u64;
+        let mut panics = 0u64;
+        let mut items = std::mem::take(&mut self.items);
+        for item in items.drain(..) {
+            match item {
+                Item::Lane(cmd) | Item::Host(Envelope::One(cmd)) => {
+                    applied += 1;
+                    panics += self.apply(cmd);
+                }
+                Item::Host(Envelope::Batch(cmds)) => {
+                    for cmd in cmds {
+                        applied += 1;
+                        panics += self.apply(cmd);
+                    }
+                }
+                Item::Host(Envelope::Flush(reply)) => {
+                    applied += 1;
+                    self.ctx.reply(reply, ());
+                }
+                Item::Host(Envelope::Fault(fault)) => {
+                    applied += 1;
+                    panics += self.fault(fault);
+                }
+            }
+        }
+        self.items = items;
+        if !self.host_done {
+            let (state, ctx) = (&mut self.state, &mut self.ctx);
+            panics += guarded(|| state.advance(ctx));
+        }
+        self.route(&mut applied, &mut panics);
+        let (state, ctx) = (&mut self.state, &mut self.ctx);
+        panics += guarded(|| state.end_batch(ctx));
+        self.route(&mut applied, &mut panics);
+        self.hand_off();
+        let lane_msgs = std::mem::take(&mut self.lane_msgs);
+        self.shared.term.consumed(lane_msgs);
+        let port = &self.shared.ports[self.index];
+        port.mailbox.release(std::mem::take(&mut self.host_weight));
+        // Counted before answering, so a caller that got its answer sees its command in
+        // the counters.
+        port.stats.batch(applied, panics);
+        if self.overflow_len == 0 {
+            self.answer_held();
+            for answer in self.ctx.answers.drain(..) {
+                answer();
+            }
+        } else {
+            self.held.append(&mut self.ctx.answers);
+        }
+    }
+
+    /// Applies one command under a panic guard; returns 1 if it panicked.
+    #[inline]
+    fn apply(&mut self, cmd: S::Command) -> u64 {
+        let (state, ctx) = (&mut self.state, &mut self.ctx);
+        guarded(|| state.apply(cmd, ctx))
+    }
+
+    fn fault(&mut self, fault: Fault) -> u64 {
+        match fault {
+            Fault::Stall { stalled, release } => {
+                let _ = stalled.send(());
+                let _ = release.recv();
+                0
+            }
+            Fault::Panic(reply) => guarded(move || {
+                let _reply = reply;
+                panic!("fault injection: a handler panics (mabeam::testing)");
+            }),
+            Fault::Kill => panic!("fault injection: the shard thread dies (mabeam::testing)"),
+        }
+    }
+
+    /// Applies the forwards addressed to this shard (which may forward more) and moves
+    /// the others to `overflow`, counting them produced.
+    fn route(&mut self, applied: &mut u64, panics: &mut u64) {
+        let mut produced = 0u64;
+        while !self.ctx.outbox.is_empty() {
+            let outbox = std::mem::take(&mut self.ctx.outbox);
+            for (target, cmd) in outbox {
+                if target == self.index {
+                    *applied += 1;
+                    *panics += self.apply(cmd);
+                } else {
+                    self.overflow[target].push_back(cmd);
+                    produced += 1;
+                }
+            }
+        }
+        self.overflow_len += produced as usize;
+        self.shared.term.produced(produced);
+    }
+
+    /// Pushes overflow into the lanes as far as they have room. Forwards to a dead shard
+    /// are discarded (and counted consumed).
+    fn hand_off(&mut self) {
+        if self.overflow_len == 0 {
+            return;
+        }
+        for target in 0..self.overflow.len() {
+            let queue = &mut self.overflow[target];
+            if queue.is_empty() {
+                continue;
+            }
+            let port = &self.shared.ports[target];
+            let before = queue.len();
+            if port.mailbox.is_dead() {
+                queue.clear();
+                self.shared.term.consumed(before as u64);
+            } else {
+                port.incoming.push_from(self.index, queue);
+            }
+            self.overflow_len -= before - queue.len();
+        }
+    }
+
+    fn answer_held(&mut self) {
+        for answer in self.held.drain(..) {
+            answer();
+        }
+    }
+
+    /// Waits for work: polls for `idle_spin` (yielding the core between checks: a host
+    /// thread waiting for this shard may share it), then sleeps on the doorbell until a
+    /// message, a timer or the shutdown.
+    fn idle(&mut self) {
+        let shared = &*self.shared;
+        let port = &shared.ports[self.index];
+        let host_done = self.host_done;
+        // Every condition the loop acts on, each read `SeqCst` (see `Doorbell`): accepted
+        // host work, lane messages, a close to report host-done on, the stop.
+        let has_work = || {
+            port.mailbox.reserved() > 0
+                || port.incoming.pending() > 0
+                || (!host_done && port.mailbox.is_closed())
+                || shared.term.is_stopped()
+        };
+        if !self.pace.idle_spin.is_zero() {
+            let start = Instant::now();
+            loop {
+                for _ in 0..64 {
+                    std::hint::spin_loop();
+                }
+                std::thread::yield_now();
+                if has_work() {
+                    return;
+                }
+                if start.elapsed() >= self.pace.idle_spin {
+                    break;
+                }
+            }
+        }
+        let timeout = if self.host_done {
+            None
+        } else {
+            self.state.next_deadline().and_then(|d| self.clock.until(d))
+        };
+        port.bell.sleep(has_work, timeout);
+    }
+}
+
+/// Runs `f` under a panic guard in which dropped replies mean "the handler panicked".
+/// Returns 1 if it panicked.
+#[inline]
+fn guarded(f: impl FnOnce()) -> u64 {
+    let scope = DropScope::handler();
+    let result = catch_unwind(AssertUnwindSafe(f));
+    drop(scope);
+    u64::from(result.is_err())
+}
+
+impl<S: ShardState> Drop for ShardLoop<S> {
+    /// The death path: runs only when the shard thread unwinds outside a handler.
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        let _scope = DropScope::new(Error::ShardDown(self.index));
+        self.shared.mark_dead(self.index);
+        let port = &self.shared.ports[self.index];
+        port.stats.died();
+        // Give back what the dying batch took, so `kill` can wait for the rest.
+        port.mailbox.release(std::mem::take(&mut self.host_weight));
+        port.mailbox.kill(drop, Envelope::weight);
+        self.items.clear();
+        self.held.clear();
+        self.ctx.answers.clear();
+        self.ctx.outbox.clear();
+        let term = &self.shared.term;
+        term.consumed(std::mem::take(&mut self.lane_msgs));
+        for queue in &mut self.overflow {
+            queue.clear();
+        }
+        term.consumed(std::mem::take(&mut self.overflow_len) as u64);
+        let discarded = port.incoming.pop_into(0, usize::MAX, drop);
+        term.consumed(discarded as u64);
+        if !self.host_done {
+            self.host_done = true;
+            term.host_done();
+        }
+    }
+}
