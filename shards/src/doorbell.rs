@@ -4,7 +4,7 @@
 //! The consumer is a shard (its producers are host threads sending to its mailbox and
 //! other shards pushing into its lanes) or the thread running a shutdown (its producers
 //! are the shards reporting progress). Producers publish their work first (a queue push
-//! and a `SeqCst` read-modify-write or store on a counter the consumer checks), then
+//! and an atomic write to a counter the consumer checks), then
 //! [`ring`](Doorbell::ring); the consumer announces that it is going to sleep, checks
 //! for work, and only then parks.
 //!
@@ -28,20 +28,22 @@
 //!
 //! # Protocol
 //!
-//! `state` is AWAKE or SLEEPING. The consumer stores SLEEPING (`SeqCst`), then evaluates
-//! its work check, whose loads are `SeqCst`; a producer makes its work visible with a
-//! `SeqCst` operation, then loads `state` (`SeqCst`). In the single total order of
-//! `SeqCst` operations, either the consumer's check comes after the producer's publish
-//! (the consumer sees the work and does not park), or the consumer's SLEEPING store
-//! comes before the producer's load of `state` (the producer sees SLEEPING and unparks).
-//! Only the producer whose `swap` takes SLEEPING → AWAKE unparks, so many producers
+//! `state` is AWAKE or SLEEPING. The consumer stores SLEEPING, issues a `SeqCst` fence,
+//! then evaluates its work check; a producer writes its work, issues a `SeqCst` fence
+//! (the first thing `ring` does), then loads `state`. The two fences are ordered in the
+//! single total order of `SeqCst` fences: if the consumer's comes first, the producer's
+//! load sees SLEEPING and unparks; if the producer's comes first, the consumer's check
+//! sees the work and does not park. (A pair of `SeqCst` *fences* rather than `SeqCst`
+//! accesses: the fence form is the one both the C++ model and loom guarantee for this
+//! store-buffer pattern.)
+//! Only the producer whose CAS takes SLEEPING → AWAKE unparks, so many producers
 //! ringing at once cost the consumer one wake, not one each. An unpark that lands before
 //! the `park` makes that `park` return at once; a spurious return is absorbed because the
 //! consumer re-checks its work on every loop.
 
 use core::fmt;
 
-use crate::sync::{thread, AtomicU8, Ordering, UnsafeCell};
+use crate::sync::{fence, thread, AtomicU8, Ordering, UnsafeCell};
 
 /// The consumer runs (or is about to check for work).
 const AWAKE: u8 = 0;
@@ -54,11 +56,11 @@ const SLEEPING: u8 = 1;
 ///
 /// - `state` is SLEEPING only between the consumer's announcing store in
 ///   [`sleep`](Self::sleep) and either its own reset to AWAKE or a producer's successful
-///   `swap` to AWAKE.
+///   CAS to AWAKE.
 /// - `thread` is written once, by the consumer, before its first SLEEPING store, and
-///   never again; producers read it only after a `swap` that took SLEEPING (which
-///   `Acquire`s that store), so the write happens-before every read and no two accesses
-///   conflict.
+///   never again; producers read it only after a CAS that took SLEEPING. The SLEEPING
+///   store is `Release` and the CAS `Acquire`, so the write happens-before every read,
+///   and no two accesses conflict.
 pub struct Doorbell {
     state: AtomicU8,
     thread: UnsafeCell<Option<thread::Thread>>,
@@ -98,17 +100,22 @@ impl Doorbell {
     }
 
     /// Producer side: wakes the consumer if it is asleep or about to park. Call it after
-    /// making the work visible with a `SeqCst` operation that the consumer's work check
-    /// reads.
+    /// writing the work (an atomic the consumer's work check reads).
     #[inline]
     pub fn ring(&self) {
-        if self.state.load(Ordering::SeqCst) == SLEEPING
-            && self.state.swap(AWAKE, Ordering::AcqRel) == SLEEPING
+        fence(Ordering::SeqCst);
+        // A CAS, not a swap: a producer that finds the consumer awake writes nothing, so
+        // the only writes to `state` are the consumer's own and the one winning CAS.
+        if self.state.load(Ordering::Relaxed) == SLEEPING
+            && self
+                .state
+                .compare_exchange(SLEEPING, AWAKE, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
         {
             let handle = self.thread.with(|t| {
-                // SAFETY: the swap above took SLEEPING, which the consumer stored after
-                // writing `thread` (its only write); our `Acquire` makes that write
-                // visible, and nobody writes `thread` again.
+                // SAFETY: the CAS above took SLEEPING, which the consumer stored
+                // (`Release`) after writing `thread` (its only write); our `Acquire`
+                // makes that write visible, and nobody writes `thread` again.
                 unsafe { (*t).clone() }
             });
             if let Some(t) = handle {
@@ -121,11 +128,14 @@ impl Doorbell {
     /// bell announced the sleep. Returns after a ring, after `timeout` (when given), or
     /// spuriously; the caller re-checks its work either way.
     ///
-    /// `has_work` must read the producers' published work with `SeqCst` loads. Only one
-    /// thread may ever call `sleep` on a bell (its consumer).
+    /// `has_work` must read the atomics the producers write before they ring (any
+    /// ordering: the fence here orders them; use `Acquire` or stronger to also see the
+    /// data they guard). Only one thread may ever call `sleep` on a bell (its consumer).
     pub fn sleep(&self, has_work: impl FnOnce() -> bool, timeout: Option<core::time::Duration>) {
         self.register();
-        self.state.store(SLEEPING, Ordering::SeqCst);
+        // Release: publishes `thread` to the producer whose CAS takes SLEEPING.
+        self.state.store(SLEEPING, Ordering::Release);
+        fence(Ordering::SeqCst);
         if !has_work() {
             match timeout {
                 #[cfg(not(mabeam_loom))]
@@ -184,8 +194,11 @@ mod tests {
                     })
                 })
                 .collect();
-            while work.load(Ordering::SeqCst) < 3 {
+            loop {
                 let seen = work.load(Ordering::SeqCst);
+                if seen == 3 {
+                    break;
+                }
                 bell.sleep(|| work.load(Ordering::SeqCst) > seen, None);
             }
             for p in producers {

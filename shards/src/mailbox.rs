@@ -44,7 +44,7 @@ use std::time::Instant;
 
 use crate::doorbell::Doorbell;
 use crate::sync::UnboundedQueue;
-use crate::sync::{Arc, AtomicU64, AtomicUsize, BoundedQueue, Condvar, Mutex, Ordering};
+use crate::sync::{fence, Arc, AtomicU64, AtomicUsize, BoundedQueue, Condvar, Mutex, Ordering};
 
 /// Set once the mailbox is closed: no reservation succeeds any more.
 const CLOSED: u64 = 1 << 63;
@@ -265,9 +265,11 @@ impl<T> Mailbox<T> {
             Class::Write => (&self.space.writers, &self.space.writer_room),
             Class::Call => (&self.space.callers, &self.space.caller_room),
         };
-        // Announce before re-checking (SeqCst), so that the consumer's release either
-        // leaves room we see, or sees us waiting and notifies under the lock.
+        // Announce before re-checking, with a `SeqCst` fence between (the consumer has
+        // one between its release and its look at the waiters): either our re-check
+        // sees the room it released, or it sees us waiting and notifies under the lock.
         waiters.fetch_add(1, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
         let result = (|| {
             let mut guard = self
                 .space
@@ -314,10 +316,13 @@ impl<T> Mailbox<T> {
         }
         let before = self.load.fetch_sub(weight, Ordering::SeqCst);
         let left = (before & WEIGHT) - weight;
+        // Pairs with the fence a waiting sender has between announcing itself and its
+        // re-check (see `reserve_or_wait`).
+        fence(Ordering::SeqCst);
         let writers =
-            left <= self.limits.backlog / 2 && self.space.writers.load(Ordering::SeqCst) > 0;
+            left <= self.limits.backlog / 2 && self.space.writers.load(Ordering::Relaxed) > 0;
         let callers =
-            left <= self.limits.capacity / 2 && self.space.callers.load(Ordering::SeqCst) > 0;
+            left <= self.limits.capacity / 2 && self.space.callers.load(Ordering::Relaxed) > 0;
         if writers || callers {
             self.notify(writers, callers);
         }
