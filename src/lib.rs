@@ -47,6 +47,7 @@ pub mod testing;
 mod engine;
 
 pub use batch_writer::BatchWriter;
+pub use economics::EconomicsConfig;
 pub use engine::{Config, Engine, EngineHandle, Mode, ShutdownReport, MAX_SHARDS};
 pub use mabeam_shards::Error;
 pub use runtime::clock::{Clock, ManualClock};

@@ -102,7 +102,8 @@ impl<T> Ticket<T> {
             return None;
         }
         let _slot = SpinSlot::acquire()?;
-        let deadline = Instant::now() + self.spin;
+        // A spin beyond the clock's range spins until the result comes.
+        let deadline = Instant::now().checked_add(self.spin);
         loop {
             for _ in 0..32 {
                 if let Some(r) = self.try_take() {
@@ -110,7 +111,7 @@ impl<T> Ticket<T> {
                 }
                 std::hint::spin_loop();
             }
-            if Instant::now() >= deadline {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
                 return None;
             }
             // Give the core away between checks: the shard that owes the answer may be
