@@ -14,6 +14,14 @@
 //!   one at a time per client, 1 and 2 clients; the bench also prints each run's p50 and
 //!   p99 round trip to stderr (criterion reports the mean).
 //!
+//! - `acked_under_flood/{contender}`: one probe thread creates auctions one at a time
+//!   (`create(..).wait()`) while two flooder threads write fire-and-forget agent updates
+//!   to the same engine as fast as it admits them: how long an acknowledged call waits
+//!   behind fire-and-forget backlog. Contenders: `Config::default()` with
+//!   `write_backlog` 64, 128 (the default), 512 and 4096 (= `mailbox_capacity`: admission by
+//!   the mailbox's size alone, as before the runtime layer), and `centralized`. Prints
+//!   the probe's p50/p99 and the flood's rate to stderr.
+//!
 //! Throughput = writes. Run: `cargo bench --bench writes`.
 
 use std::hint::black_box;
@@ -353,6 +361,99 @@ fn acked(c: &mut Criterion) {
     g.finish();
 }
 
+fn acked_under_flood(c: &mut Criterion) {
+    let mut g = group(c, "acked_under_flood");
+    g.throughput(Throughput::Elements(1));
+    let spec = AuctionSpec {
+        kind: AuctionKind::English {
+            reserve: 1,
+            min_increment: 1,
+        },
+        seller: 1,
+        category: 0,
+        deadline: None,
+        buy_now: None,
+    };
+    let contenders: [(&str, Config); 5] = [
+        (
+            "backlog_64",
+            Config {
+                write_backlog: 64,
+                ..Config::default()
+            },
+        ),
+        ("backlog_128_default", Config::default()),
+        (
+            "backlog_512",
+            Config {
+                write_backlog: 512,
+                ..Config::default()
+            },
+        ),
+        (
+            "backlog_4096",
+            Config {
+                write_backlog: 4096,
+                ..Config::default()
+            },
+        ),
+        ("centralized", Config::centralized()),
+    ];
+    for (name, mut config) in contenders {
+        config.economics.auctions.max_open = 1 << 22;
+        let engine = Engine::start(config).expect("valid config");
+        let stop = AtomicU64::new(0);
+        let flooded = AtomicU64::new(0);
+        let mut all = Vec::new();
+        let started = Instant::now();
+        std::thread::scope(|s| {
+            for t in 0..2u64 {
+                let (engine, stop, flooded) = (&engine, &stop, &flooded);
+                s.spawn(move || {
+                    let agents = engine.agents();
+                    let mut n = 0u64;
+                    while stop.load(Ordering::Relaxed) == 0 {
+                        agents
+                            .update(t * KEYS + n % KEYS, state(n))
+                            .expect("waits for room; never refused here");
+                        n += 1;
+                    }
+                    flooded.fetch_add(n, Ordering::Relaxed);
+                });
+            }
+            g.bench_function(BenchmarkId::new(name, "probe"), |b| {
+                b.iter_custom(|iters| {
+                    let auctions = engine.auctions();
+                    let began = Instant::now();
+                    for i in 0..iters {
+                        let one = Instant::now();
+                        let id = auctions.create(spec).wait().expect("running");
+                        black_box(id.expect("created"));
+                        if i < MAX_SAMPLES && all.len() < MAX_KEPT {
+                            all.push(one.elapsed().as_nanos() as u64);
+                        }
+                    }
+                    began.elapsed()
+                });
+            });
+            stop.store(1, Ordering::Relaxed);
+        });
+        let secs = started.elapsed().as_secs_f64();
+        if !all.is_empty() {
+            let p50 = percentile(&mut all, 0.50);
+            let p99 = percentile(&mut all, 0.99);
+            eprintln!(
+                "acked_under_flood/{name}: create round trip p50 {:.2} µs, p99 {:.2} µs ({} samples); flood {:.2} M writes/s",
+                p50 as f64 / 1e3,
+                p99 as f64 / 1e3,
+                all.len(),
+                flooded.load(Ordering::Relaxed) as f64 / secs / 1e6,
+            );
+        }
+    }
+    g.finish();
+}
+
 /// The criterion group, in a private module: the macro's `pub fn` has no doc comment.
 mod group {
     criterion::criterion_group!(
@@ -360,7 +461,8 @@ mod group {
         super::writes_ff,
         super::bids_ff,
         super::bids_acked,
-        super::acked
+        super::acked,
+        super::acked_under_flood
     );
 }
 criterion_main!(group::benches);

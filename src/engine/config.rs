@@ -111,7 +111,7 @@ impl Default for Config {
             pin_threads: true,
             mode: Mode::Sharded,
             mailbox_capacity: 4096,
-            write_backlog: 512,
+            write_backlog: 128,
             lane_capacity: 1024,
             send_timeout: Duration::from_secs(1),
             batch_size: 256,
