@@ -18,7 +18,7 @@
 //!   (`create(..).wait()`) while two flooder threads write fire-and-forget agent updates
 //!   to the same engine as fast as it admits them: how long an acknowledged call waits
 //!   behind fire-and-forget backlog. Contenders: `Config::default()` with
-//!   `write_backlog` 64, 128 (the default), 512 and 4096 (= `mailbox_capacity`: admission by
+//!   `write_delay` 20 µs, 50 µs (the default), 200 µs and `Duration::MAX` (admission by
 //!   the mailbox's size alone, as before the runtime layer), and `centralized`. Prints
 //!   the probe's p50/p99 and the flood's rate to stderr.
 //!
@@ -376,24 +376,24 @@ fn acked_under_flood(c: &mut Criterion) {
     };
     let contenders: [(&str, Config); 5] = [
         (
-            "backlog_64",
+            "delay_20us",
             Config {
-                write_backlog: 64,
+                write_delay: Duration::from_micros(20),
                 ..Config::default()
             },
         ),
-        ("backlog_128_default", Config::default()),
+        ("delay_50us_default", Config::default()),
         (
-            "backlog_512",
+            "delay_200us",
             Config {
-                write_backlog: 512,
+                write_delay: Duration::from_micros(200),
                 ..Config::default()
             },
         ),
         (
-            "backlog_4096",
+            "mailbox_size_only",
             Config {
-                write_backlog: 4096,
+                write_delay: Duration::MAX,
                 ..Config::default()
             },
         ),

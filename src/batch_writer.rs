@@ -29,8 +29,8 @@ use crate::Error;
 ///
 /// Bounds: at most `batch` commands per shard are held (`batch` is clamped to
 /// `1..=Config::mailbox_capacity`). A full buffer is sent as one fire-and-forget message
-/// (admitted while the shard's queued work stays within `Config::write_backlog`, or into
-/// an empty mailbox), waiting up to `Config::send_timeout` for room; if that is refused,
+/// (admitted while the shard's queued work is below `Config::write_delay` of work),
+/// waiting up to `Config::send_timeout` for room; if that is refused,
 /// the buffer stays held and the write that filled it is refused with the reason.
 /// Dropping the writer flushes once and discards what is still refused. In
 /// [`Mode::Centralized`](crate::Mode) every write is a synchronous round trip, as in the

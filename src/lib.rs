@@ -6,10 +6,37 @@
 //!
 //! - Each shard is a pinned OS thread that owns a hash-partitioned part of the state in
 //!   plain `hashbrown` maps. No locks on the write path.
-//! - Writes are messages over the shard's bounded `flume` mailbox, applied in batches;
-//!   results come back as [`Ticket`]s or into a channel the caller owns.
+//! - Writes are messages over the shard's bounded mailbox, applied in batches; results
+//!   come back as [`Ticket`]s or into a channel the caller owns. Shards send each other
+//!   messages on lanes of their own (one per ordered pair), which hosts cannot fill.
 //! - Reads never send a message: shards publish fixed-size records behind seqlocks, and
 //!   any thread reads them without locking or allocating.
+//! - [`Engine`] owns the threads; [`EngineHandle`] (`Clone + Send + Sync + 'static`) is
+//!   what other threads hold.
+//!
+//! # Backpressure and latency
+//!
+//! Each shard admits at most [`Config::mailbox_capacity`] commands not yet applied, and
+//! admits a fire-and-forget write only while the work queued is below
+//! [`Config::write_delay`] (50 µs) at the shard's measured cost per command, so an
+//! acknowledged call never waits behind more than about that much fire-and-forget
+//! work. A write that finds no room waits up to [`Config::send_timeout`]
+//! and then returns [`Error::Busy`]; a `try_` form returns it at once.
+//!
+//! # Shutdown and faults
+//!
+//! [`Engine::shutdown`] applies every write whose call returned `Ok`, and none that
+//! returned [`Error::ShutDown`]; every ticket resolves. A shard thread that dies turns
+//! into [`Error::ShardDown`] for every call that needs it. See the guarantees on
+//! [`Engine::shutdown`] and [`BatchWriter`].
+//!
+//! # Sizing
+//!
+//! `Config::default()` starts one pinned shard per core, less [`Config::host_cores`]
+//! (1) for the host's own threads, at least one. A shard sharing a core with a busy host
+//! thread answers only when the scheduler lets it; on a 2-core machine one shard is
+//! faster than two for a synchronous host and for the load tool alike (measured in
+//! `BENCHMARKS.md`).
 //!
 //! ```
 //! use mabeam::{Config, Engine};
@@ -45,6 +72,12 @@ mod tasks;
 pub mod testing;
 
 mod engine;
+
+/// The README's example, compiled and run as a doctest so that it stays a working
+/// program.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctest;
 
 pub use batch_writer::BatchWriter;
 pub use economics::EconomicsConfig;

@@ -83,10 +83,13 @@ fn zero_bounds_that_would_make_a_service_unusable_are_refused_by_name() {
     let cases: Vec<(Config, &str)> = vec![
         (
             Config {
-                write_backlog: 0,
+                events: mabeam::events::EventsConfig {
+                    max_queue: 0,
+                    ..Default::default()
+                },
                 ..common::config(1)
             },
-            "write_backlog",
+            "events.max_queue",
         ),
         (
             Config {
@@ -170,7 +173,6 @@ fn shutdown_abandons_a_task_that_never_ends() {
 fn dropping_a_lease_never_blocks_even_on_a_full_mailbox() {
     let engine = Engine::start(Config {
         mailbox_capacity: 2,
-        write_backlog: 2,
         ..common::config(1)
     })
     .unwrap();

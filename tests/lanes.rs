@@ -22,7 +22,6 @@ const CATEGORIES: u32 = 8;
 fn every_sale_reaches_its_market_while_hosts_flood_the_mailboxes() {
     let engine = mabeam::Engine::start(Config {
         mailbox_capacity: 256,
-        write_backlog: 128,
         lane_capacity: 1,
         ..common::config(4)
     })

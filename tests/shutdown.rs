@@ -170,7 +170,6 @@ fn round(config: Config, writers: u64, style: Style) -> usize {
 fn sharded(mailbox: usize) -> Config {
     Config {
         mailbox_capacity: mailbox,
-        write_backlog: mailbox,
         ..common::config(2)
     }
 }
@@ -178,7 +177,6 @@ fn sharded(mailbox: usize) -> Config {
 fn centralized(mailbox: usize) -> Config {
     Config {
         mailbox_capacity: mailbox,
-        write_backlog: mailbox,
         pin_threads: false,
         ..Config::centralized()
     }
@@ -219,7 +217,6 @@ fn batched_writes_racing_shutdown() {
         40,
         || Config {
             mailbox_capacity: 16,
-            write_backlog: 16,
             ..common::config(1)
         },
         3,
@@ -229,7 +226,6 @@ fn batched_writes_racing_shutdown() {
         40,
         || Config {
             mailbox_capacity: 64,
-            write_backlog: 64,
             ..common::config(1)
         },
         3,

@@ -10,10 +10,14 @@
 //!   that keeps popping and [releasing](Mailbox::release) until `is_drained()` has taken
 //!   every accepted message, and none of the refused ones.
 //! - **Bounded queueing delay.** Every message has a weight (the commands it carries).
-//!   A [`Class::Write`] (fire-and-forget) is admitted only while the weight queued stays
-//!   within `backlog`; a [`Class::Call`] (someone waits for its answer) up to `capacity`.
-//!   So an acknowledged call waits behind at most `backlog` commands of fire-and-forget
-//!   work, however many writers push, and writers are pushed back instead.
+//!   A [`Class::Write`] (fire-and-forget) is admitted only while the weight queued is
+//!   below the *backlog* (so at most `backlog - 1` plus its own weight is queued); a
+//!   [`Class::Call`] (someone waits for its answer) while everything fits in `capacity`.
+//!   So an acknowledged call waits behind at most one backlog of fire-and-forget work
+//!   (and one message), however many writers push, and writers are pushed back instead.
+//!   The consumer may move the backlog ([`set_backlog`](Mailbox::set_backlog)): the
+//!   engine sets it from the shard's measured cost per command, to bound the queueing
+//!   delay in time rather than in commands.
 //! - **Backpressure without a storm.** A sender that finds no room waits on a condition
 //!   variable until its deadline. The consumer notifies once per
 //!   [`release`](Mailbox::release) and only when the queue has drained to half the
@@ -56,8 +60,8 @@ const WEIGHT: u64 = DEAD - 1;
 /// Which admission limit a message is held to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Class {
-    /// Fire-and-forget: admitted while the reserved weight stays within `backlog` (or
-    /// into an empty mailbox, whatever its weight up to `capacity`).
+    /// Fire-and-forget: admitted while the reserved weight is below the backlog (and the
+    /// message fits in `capacity`).
     Write,
     /// Someone waits for the answer: admitted while the reserved weight stays within
     /// `capacity`.
@@ -109,7 +113,8 @@ pub enum Refused {
 pub struct Limits {
     /// Most weight reserved at once (and most messages queued): calls fill up to here.
     pub capacity: u64,
-    /// Most weight reserved after admitting a [`Class::Write`].
+    /// A [`Class::Write`] is admitted while less than this is reserved (the initial
+    /// backlog; see [`Mailbox::set_backlog`]).
     pub backlog: u64,
 }
 
@@ -130,7 +135,11 @@ pub struct Mailbox<T> {
     control: UnboundedQueue<T>,
     bell: Arc<Doorbell>,
     space: Space,
+    /// `capacity` is fixed; `backlog` is the initial value of `backlog` below.
     limits: Limits,
+    /// The current backlog: read by every write's admission, written by the consumer
+    /// now and then (`Relaxed` both ways: it is a threshold, not a publication).
+    backlog: AtomicU64,
 }
 
 impl<T> fmt::Debug for Mailbox<T> {
@@ -140,7 +149,8 @@ impl<T> fmt::Debug for Mailbox<T> {
             .field("reserved", &(load & WEIGHT))
             .field("closed", &(load & CLOSED != 0))
             .field("dead", &(load & DEAD != 0))
-            .field("limits", &self.limits)
+            .field("capacity", &self.limits.capacity)
+            .field("backlog", &self.backlog())
             .finish()
     }
 }
@@ -166,13 +176,34 @@ impl<T> Mailbox<T> {
                 writer_room: Condvar::new(),
                 caller_room: Condvar::new(),
             },
+            backlog: AtomicU64::new(limits.backlog),
             limits,
         }
     }
 
-    /// The limits in force (after clamping).
+    /// The current backlog: a [`Class::Write`] is admitted while less than this is
+    /// reserved.
+    #[inline]
+    pub fn backlog(&self) -> u64 {
+        self.backlog.load(Ordering::Relaxed)
+    }
+
+    /// Consumer side: moves the backlog (clamped to `1..=capacity`). Writers waiting for
+    /// room are woken if it grew.
+    pub fn set_backlog(&self, backlog: u64) {
+        let backlog = backlog.clamp(1, self.limits.capacity);
+        let before = self.backlog.swap(backlog, Ordering::Relaxed);
+        if backlog > before && self.space.writers.load(Ordering::SeqCst) > 0 {
+            self.notify(true, false);
+        }
+    }
+
+    /// The limits in force: the capacity, and the backlog as it is now.
     pub fn limits(&self) -> Limits {
-        self.limits
+        Limits {
+            capacity: self.limits.capacity,
+            backlog: self.backlog(),
+        }
     }
 
     /// Sends `msg`, which carries `weight` commands (at least 1), as a `class` message,
@@ -226,9 +257,9 @@ impl<T> Mailbox<T> {
 
     /// One CAS attempt loop at reserving `weight` for `class`.
     fn try_reserve(&self, weight: u64, class: Class) -> Result<(), Refused> {
-        let limit = match class {
-            Class::Write => self.limits.backlog,
-            Class::Call => self.limits.capacity,
+        let backlog = match class {
+            Class::Write => self.backlog(),
+            Class::Call => u64::MAX,
         };
         let mut current = self.load.load(Ordering::Relaxed);
         loop {
@@ -236,8 +267,7 @@ impl<T> Mailbox<T> {
                 return Err(refused);
             }
             let reserved = current & WEIGHT;
-            let fits = reserved + weight <= limit
-                || (class == Class::Write && reserved == 0 && weight <= self.limits.capacity);
+            let fits = reserved < backlog && reserved + weight <= self.limits.capacity;
             if !fits {
                 return Err(Refused::Full);
             }
@@ -319,8 +349,7 @@ impl<T> Mailbox<T> {
         // Pairs with the fence a waiting sender has between announcing itself and its
         // re-check (see `reserve_or_wait`).
         fence(Ordering::SeqCst);
-        let writers =
-            left <= self.limits.backlog / 2 && self.space.writers.load(Ordering::Relaxed) > 0;
+        let writers = left <= self.backlog() / 2 && self.space.writers.load(Ordering::Relaxed) > 0;
         let callers =
             left <= self.limits.capacity / 2 && self.space.callers.load(Ordering::Relaxed) > 0;
         if writers || callers {
@@ -466,20 +495,41 @@ mod tests {
     }
 
     #[test]
-    fn a_heavy_write_enters_an_empty_mailbox_only() {
+    fn a_write_is_admitted_below_the_backlog_whatever_its_weight() {
         let m = mailbox(100, 10);
-        m.send(1, 60, Class::Write, Wait::No).unwrap();
+        m.send(1, 9, Class::Write, Wait::No).unwrap();
+        m.send(2, 60, Class::Write, Wait::No).unwrap(); // 9 < 10: admitted, 69 queued
         assert_eq!(
-            m.send(2, 1, Class::Write, Wait::No),
-            Err((2, Refused::Full))
-        );
-        assert_eq!(
-            m.send(3, 101, Class::Call, Wait::No),
+            m.send(3, 1, Class::Write, Wait::No),
             Err((3, Refused::Full))
         );
-        m.pop().unwrap();
-        m.release(60);
+        assert_eq!(
+            m.send(4, 32, Class::Call, Wait::No),
+            Err((4, Refused::Full))
+        );
+        m.send(4, 31, Class::Call, Wait::No).unwrap(); // calls fill up to capacity
+        assert_eq!(
+            m.send(5, 101, Class::Call, Wait::No),
+            Err((5, Refused::Full))
+        );
+    }
+
+    #[test]
+    fn the_consumer_moves_the_backlog_and_a_raise_lets_writers_in() {
+        let m = mailbox(100, 2);
+        m.send(1, 1, Class::Write, Wait::No).unwrap();
         m.send(2, 1, Class::Write, Wait::No).unwrap();
+        assert_eq!(
+            m.send(3, 1, Class::Write, Wait::No),
+            Err((3, Refused::Full))
+        );
+        m.set_backlog(50);
+        assert_eq!(m.backlog(), 50);
+        m.send(3, 1, Class::Write, Wait::No).unwrap();
+        m.set_backlog(1_000);
+        assert_eq!(m.backlog(), 100, "clamped to capacity");
+        m.set_backlog(0);
+        assert_eq!(m.backlog(), 1, "clamped to at least 1");
     }
 
     #[test]

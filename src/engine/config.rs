@@ -53,12 +53,14 @@ pub struct Config {
     /// one per command). Acknowledged calls are admitted up to here; when it is full,
     /// `try_` calls return `Busy` at once and blocking calls wait up to `send_timeout`.
     pub mailbox_capacity: usize,
-    /// Most commands of queued work (of any kind) after admitting a fire-and-forget
-    /// write: writes beyond wait for room (up to `send_timeout`, then `Busy`). This is
-    /// the bound on how long an acknowledged call waits behind fire-and-forget work:
-    /// `write_backlog` commands, a fraction of a millisecond. A value above
-    /// `mailbox_capacity` acts as `mailbox_capacity`.
-    pub write_backlog: usize,
+    /// How long the fire-and-forget work queued at a shard may take to apply: a
+    /// fire-and-forget write is admitted only while the queued work is below that
+    /// (writes beyond wait for room, up to `send_timeout`, then `Busy`). This bounds how
+    /// long an acknowledged call waits behind fire-and-forget backlog. The shard turns it
+    /// into a number of commands with its measured cost per command (a batched command
+    /// costs a fraction of a single message), at least 8 and at most
+    /// `mailbox_capacity`; `Duration::MAX` admits writes up to `mailbox_capacity`.
+    pub write_delay: Duration,
     /// Most messages each shard-to-shard lane holds. A full lane never drops: the
     /// sending shard keeps the rest and takes no host commands until they fit.
     pub lane_capacity: usize,
@@ -111,7 +113,7 @@ impl Default for Config {
             pin_threads: true,
             mode: Mode::Sharded,
             mailbox_capacity: 4096,
-            write_backlog: 128,
+            write_delay: Duration::from_micros(50),
             lane_capacity: 1024,
             send_timeout: Duration::from_secs(1),
             batch_size: 256,
@@ -160,9 +162,8 @@ impl Config {
         if self.shard_count() > MAX_SHARDS {
             return invalid("shards", "must be at most 1024 (MAX_SHARDS)");
         }
-        let at_least_one: [(&'static str, usize); 13] = [
+        let at_least_one: [(&'static str, usize); 12] = [
             ("mailbox_capacity", self.mailbox_capacity),
-            ("write_backlog", self.write_backlog),
             ("lane_capacity", self.lane_capacity),
             ("batch_size", self.batch_size),
             ("registry_capacity", self.registry_capacity),
@@ -198,7 +199,7 @@ impl Config {
         Settings {
             pin_threads: self.pin_threads,
             mailbox_capacity: self.mailbox_capacity,
-            write_backlog: self.write_backlog.min(self.mailbox_capacity),
+            write_delay: self.write_delay,
             lane_capacity: self.lane_capacity,
             send_timeout: self.send_timeout,
             batch_size: self.batch_size,

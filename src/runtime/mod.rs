@@ -5,9 +5,9 @@
 //! A service layer implements [`ShardState`] for its shard type, whose `Command` is the
 //! message its mailbox carries, and gets a [`Runtime`] to send with:
 //!
-//! - [`Runtime::send`]: fire-and-forget (admitted while the shard's backlog of
-//!   fire-and-forget work stays within `write_backlog` commands, so acknowledged calls
-//!   never wait behind more than that; a writer finding no room waits up to
+//! - [`Runtime::send`]: fire-and-forget (admitted while the shard's queued work is below
+//!   its backlog, which the shard sets to `write_delay` of work at its measured cost per
+//!   command, so acknowledged calls never wait behind more than that; a writer finding no room waits up to
 //!   `send_timeout`, then gets `Busy`);
 //! - [`Runtime::call`]: a command whose answer a [`Ticket`] waits for (admitted up to the
 //!   mailbox's capacity);

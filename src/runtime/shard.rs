@@ -106,13 +106,34 @@ enum Item<C> {
     Host(Envelope<C>),
 }
 
-/// Timing of a shard's idle wait.
+/// A shard's batching, idling and admission pace.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Pace {
     /// Most messages one batch takes.
     pub batch_size: usize,
     /// How long an idle shard polls (yielding between checks) before it sleeps.
     pub idle_spin: Duration,
+    /// The queueing delay the fire-and-forget backlog may represent: the mailbox's
+    /// backlog is this divided by the shard's measured cost per command.
+    pub write_delay: Duration,
+}
+
+impl Pace {
+    /// The cost per command assumed before the first measurement, in nanoseconds (a
+    /// single-message write on the 2-core development machine).
+    pub(crate) const INITIAL_COST_NS: u64 = 250;
+    /// The smallest backlog set from measurements.
+    const MIN_BACKLOG: u64 = 8;
+    /// Batches of fewer commands are not measured (their cost is mostly per batch).
+    const MIN_MEASURED: u64 = 16;
+    /// Measured batches per window of the cost estimate.
+    const WINDOW: u32 = 64;
+
+    /// The backlog that `delay` of work at `cost_ns` per command makes.
+    pub(crate) fn backlog_for(delay: Duration, cost_ns: u64) -> u64 {
+        let delay = u64::try_from(delay.as_nanos()).unwrap_or(u64::MAX);
+        (delay / cost_ns.max(1)).max(Self::MIN_BACKLOG)
+    }
 }
 
 /// A shard thread's state; see the [module docs](self).
@@ -135,6 +156,12 @@ pub(crate) struct ShardLoop<S: ShardState> {
     lane_msgs: u64,
     host_done: bool,
     lane_cursor: usize,
+    /// The estimated nanoseconds a command costs, batch overhead included (see
+    /// `measure`).
+    cost_ns: u64,
+    /// The least cost seen in the current window, and the window's measured batches.
+    window_min: u64,
+    window_len: u32,
 }
 
 impl<S: ShardState> ShardLoop<S> {
@@ -166,6 +193,9 @@ impl<S: ShardState> ShardLoop<S> {
             lane_msgs: 0,
             host_done: false,
             lane_cursor: 0,
+            cost_ns: Pace::INITIAL_COST_NS,
+            window_min: u64::MAX,
+            window_len: 0,
             shared,
         }
     }
@@ -242,6 +272,7 @@ impl<S: ShardState> ShardLoop<S> {
     }
 
     fn run_batch(&mut self, now: u64) {
+        let began = Instant::now();
         self.ctx.now = now;
         let mut applied = 0u64;
         let mut panics = 0u64;
@@ -292,6 +323,40 @@ impl<S: ShardState> ShardLoop<S> {
             }
         } else {
             self.held.append(&mut self.ctx.answers);
+        }
+        self.measure(applied, began.elapsed());
+    }
+
+    /// Folds a batch's cost per command into the estimate and, when the backlog it
+    /// implies moved by more than an eighth, sets the mailbox's backlog: fire-and-forget
+    /// work is admitted up to `write_delay` of it, in time rather than in commands (a
+    /// batched command costs a fraction of a single message).
+    ///
+    /// The estimate is the least cost seen over a window of batches, taken at once when
+    /// lower and adopted at the end of each window otherwise: a batch's wall time only
+    /// grows when the shard is preempted, so the minimum is the cost of the work, and a
+    /// busy machine does not shrink the backlog into writers blocking on each other.
+    fn measure(&mut self, applied: u64, elapsed: Duration) {
+        if applied < Pace::MIN_MEASURED {
+            return;
+        }
+        let sample = (u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX) / applied).max(1);
+        self.window_min = self.window_min.min(sample);
+        self.window_len += 1;
+        if sample < self.cost_ns {
+            self.cost_ns = sample;
+        } else if self.window_len >= Pace::WINDOW {
+            self.cost_ns = self.window_min;
+        }
+        if self.window_len >= Pace::WINDOW {
+            self.window_len = 0;
+            self.window_min = u64::MAX;
+        }
+        let mailbox = &self.shared.ports[self.index].mailbox;
+        let backlog = Pace::backlog_for(self.pace.write_delay, self.cost_ns);
+        let now = mailbox.backlog();
+        if backlog.abs_diff(now) > now / 8 {
+            mailbox.set_backlog(backlog);
         }
     }
 

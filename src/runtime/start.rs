@@ -25,8 +25,8 @@ pub(crate) struct Settings {
     pub pin_threads: bool,
     /// Most commands a shard's mailbox holds (calls are admitted up to here).
     pub mailbox_capacity: usize,
-    /// Most commands of queued work after admitting a fire-and-forget write.
-    pub write_backlog: usize,
+    /// The queueing delay a shard's fire-and-forget backlog may represent.
+    pub write_delay: Duration,
     /// Most messages one shard-to-shard lane holds.
     pub lane_capacity: usize,
     /// How long a send waits for room before `Busy`.
@@ -133,7 +133,7 @@ impl<C: Send + 'static> Runtime<C> {
                     mailbox: Mailbox::new(
                         Limits {
                             capacity: settings.mailbox_capacity as u64,
-                            backlog: settings.write_backlog as u64,
+                            backlog: Pace::backlog_for(settings.write_delay, Pace::INITIAL_COST_NS),
                         },
                         bell.clone(),
                     ),
@@ -163,6 +163,7 @@ impl<C: Send + 'static> Runtime<C> {
         let pace = Pace {
             batch_size: settings.batch_size,
             idle_spin: settings.idle_spin,
+            write_delay: settings.write_delay,
         };
         let (ready_tx, ready_rx) = flume::bounded(n.max(1));
         let mut handles = Vec::with_capacity(n);
