@@ -42,7 +42,7 @@ pub enum Command {
 /// Which engine shapes a load run measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PresetChoice {
-    /// `Config::default()`: one pinned shard per core (or `--shards`).
+    /// `Config::default()`: pinned shards on every core but one (or `--shards`).
     Sharded,
     /// `Config::centralized()`: one shard, every call a round trip.
     Centralized,
@@ -100,7 +100,7 @@ pub struct LoadArgs {
     pub length: RunLength,
     /// `--mix`.
     pub mix: Mix,
-    /// `--shards` for the sharded preset; `None` is one per core.
+    /// `--shards` for the sharded preset; `None` is `Config::default()`'s count.
     pub shards: Option<usize>,
     /// `--seed`.
     pub seed: u64,
@@ -280,7 +280,7 @@ the auctions' bid counts is the number of bids the rule had to accept.
         ),
         shards = flag_line(
             &format!("  --shards N     shards of the sharded preset, 1..={MAX_SHARDS}"),
-            "one per core"
+            "cores - 1, at least 1"
         ),
         seed = flag_line(
             "  --seed N       seed of the clients' operation sequences, a u64",
