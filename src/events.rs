@@ -524,9 +524,16 @@ impl Subscription {
         self.rx.recv().map_err(|_| EventError::Disconnected)
     }
 
-    /// The next event, waiting at most `timeout`.
+    /// The next event, waiting at most `timeout`. Any duration is accepted: one that
+    /// reaches beyond what `Instant` can express (`Duration::MAX`) waits like
+    /// [`recv`](Self::recv).
     pub fn recv_timeout(&self, timeout: Duration) -> Result<Event, EventError> {
-        self.rx.recv_timeout(timeout).map_err(|e| match e {
+        // flume adds `timeout` to `Instant::now()` unchecked; a deadline the clock cannot
+        // express is "no deadline".
+        let Some(deadline) = std::time::Instant::now().checked_add(timeout) else {
+            return self.recv();
+        };
+        self.rx.recv_deadline(deadline).map_err(|e| match e {
             flume::RecvTimeoutError::Timeout => EventError::Timeout,
             flume::RecvTimeoutError::Disconnected => EventError::Disconnected,
         })
