@@ -23,6 +23,17 @@
 //! work. A write that finds no room waits up to [`Config::send_timeout`]
 //! and then returns [`Error::Busy`]; a `try_` form returns it at once.
 //!
+//! # Errors: one path per call
+//!
+//! Engine failures ([`Error::Busy`], [`Error::ShutDown`], [`Error::ShardDown`],
+//! [`Error::Internal`], [`Error::Timeout`]) have one place in each call's type:
+//! - a ticketed call (`Ticket<Result<T, ServiceError>>`) reports them as the **outer**
+//!   `Err` of [`Ticket::wait`]; the inner `Result` carries only the service's own
+//!   answers (a refused bid, an unknown id), never `ServiceError::Engine`;
+//! - a call that answers directly (`Result<T, ServiceError>`) wraps them as
+//!   `ServiceError::Engine(e)` (every service error converts `From<Error>`, so `?`
+//!   works on both levels).
+//!
 //! # Shutdown and faults
 //!
 //! [`Engine::shutdown`] applies every write whose call returned `Ok`, and none that

@@ -64,7 +64,7 @@ impl<'e> PricingService<'e> {
     /// Computes the pricing of `input` on the task pool and caches it; the ticket
     /// resolves once the result is cached. NaN, infinite, negative or empty input, and
     /// zero supply, are refused here without using the pool. A model that panics
-    /// resolves with `Engine(Internal)` (and is counted by the pool).
+    /// resolves with the outer `Err(Error::Internal)` (and is counted by the pool).
     pub fn calculate(&self, input: &PricingInput) -> Ticket<Result<Pricing, PricingError>> {
         if let Err(e) = input.validate() {
             return self.inner.ready(Ok(Err(e)));
@@ -94,9 +94,8 @@ impl<'e> PricingService<'e> {
                     let _ = inner.rt.send_call(shard, put.into());
                 }
                 Ok(Err(e)) => reply.send(Ok(Err(e))),
-                Err(_panic) => reply.send(Ok(Err(PricingError::Engine(Error::Internal(
-                    "the pricing model panicked",
-                ))))),
+                // An engine failure: the ticket's outer error (see the crate docs).
+                Err(_panic) => reply.send(Err(Error::Internal("the pricing model panicked"))),
             },
         );
         ticket

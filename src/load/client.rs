@@ -358,7 +358,7 @@ impl Client<'_> {
                 }
                 Ok(())
             }
-            Ok(Err(AuctionError::Engine(e))) | Err(e) => {
+            Err(e) => {
                 self.report.commands += applied_despite(e);
                 Err(Failure::of_engine(e))
             }
