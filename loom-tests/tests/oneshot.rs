@@ -80,3 +80,32 @@ fn timeout_vs_complete_never_loses_the_value() {
         producer.join().expect("producer panicked");
     });
 }
+
+/// The documented re-entry: once the value is taken, waiting again reports `Canceled`,
+/// while the completer may still be inside `complete` (after its swap of WAITING → READY,
+/// taking the waiter's handle out and unparking it). The second call must not touch the
+/// handle: before the fix it wrote the handle there, racing the completer's take.
+///
+/// What loom cannot see: the completer's swap, its take of the handle and its unpark have
+/// no scheduling point between them, so loom runs them as one step and never lets the
+/// waiter's second call run in the middle. Checked for real: with the fix's `EMPTY`
+/// check disabled in `Waiter::wait_until`, this model still passes. It pins the
+/// documented answers (the value once, then `Canceled`) and the no-lost-wakeup property
+/// of the loop; the race itself is caught by `shards/tests/oneshot_reentry.rs` under
+/// ThreadSanitizer (`.ci/sanitizers`), which reported it on the old protocol.
+#[test]
+fn waiting_again_after_the_value_reports_canceled_and_touches_nothing() {
+    model(3, || {
+        let (c, mut w) = oneshot::<u32>();
+        let producer = thread::spawn(move || c.complete(5));
+        let first = loop {
+            match w.wait_parks(0, 1) {
+                Err(WaitError::Timeout) => continue,
+                other => break other,
+            }
+        };
+        assert_eq!(first, Ok(5));
+        assert_eq!(w.wait_parks(0, 0), Err(WaitError::Canceled));
+        producer.join().expect("producer panicked");
+    });
+}

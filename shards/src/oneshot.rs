@@ -61,11 +61,18 @@ pub fn oneshot<T>() -> (Completer<T>, Waiter<T>) {
 /// - `value` belongs to the completer until its `swap` (`Release`) publishes READY, and to
 ///   the waiter once it has read READY (`Acquire`). Neither touches it otherwise; the cell's
 ///   drop drops whatever is left.
-/// - `waiter` (the parked thread's handle) belongs to the waiter while the state is not
-///   WAITING. The waiter writes it, then publishes it with the CAS EMPTY → WAITING
-///   (`Release`). The completer reads it only if its `swap` (`Acquire`) replaced WAITING;
-///   the waiter gets it back only by a successful CAS WAITING → EMPTY (timeout), which
-///   excludes that swap. So the two never access it at the same time.
+/// - `waiter` (the parked thread's handle) is written only by the waiter, and only right
+///   after it has read EMPTY (`Acquire`) in the same call. EMPTY means the completer has
+///   not acted (its swap leaves READY or CANCELED for good) and that no earlier
+///   registration is outstanding (the waiter never returns with WAITING set: it either
+///   sees the completer's result or takes the registration back by a successful CAS
+///   WAITING → EMPTY, which the completer's swap would have made fail). The waiter
+///   publishes the handle with the CAS EMPTY → WAITING (`Release`). The completer reads
+///   it only if its `swap` (`Acquire`) replaced WAITING, and from then on the state is
+///   never EMPTY again, so the waiter never writes it again: the two never access it at
+///   the same time. (Before this rule the waiter wrote the handle on every call that
+///   found no value, including a call made after it had taken the value, while the
+///   completer could still be taking the handle out: a data race.)
 /// - No lost wakeup: the completer publishes its result before it checks for WAITING (one
 ///   atomic `swap`), and the waiter registers before it parks and re-checks the state after
 ///   every return from `park`. Either the waiter's CAS fails (the result is there) or the
@@ -77,11 +84,17 @@ struct Cell<T> {
     waiter: UnsafeCell<Option<thread::Thread>>,
 }
 
-// SAFETY: the cell hands a `T` from one thread to another (hence `T: Send`) and never gives
-// out `&T` to two threads, so `T: Sync` is not needed; access to the two `UnsafeCell`s is
-// serialised by the protocol on `state` described on `Cell`.
+// SAFETY: `Cell` is shared by an `Arc` between the completer's thread and the waiter's.
+// Its `T` moves from the completer to the waiter (or is dropped with the cell on whichever
+// thread drops the last `Arc`), so `T: Send` is required; no `&T` is ever handed out, so
+// `T: Sync` is not. The other field, `Option<thread::Thread>`, is `Send + Sync` itself.
+// Every access to the two `UnsafeCell`s is exclusive by the protocol on `state`
+// described on `Cell` (each one is owned by one side at a time, and ownership passes
+// only through an `AcqRel`/`Acquire`/`Release` operation on `state`).
 unsafe impl<T: Send> Send for Cell<T> {}
-// SAFETY: as for `Send`.
+// SAFETY: `&Cell` gives both threads only atomic access to `state` and access to the
+// `UnsafeCell`s under the ownership rules above, never two accesses to one `UnsafeCell`
+// at once; see `Send`.
 unsafe impl<T: Send> Sync for Cell<T> {}
 
 impl<T> Cell<T> {
@@ -283,9 +296,16 @@ impl<T> Waiter<T> {
             }
             spin_loop();
         }
+        // Only a pending, unregistered cell may take the handle: in any other state the
+        // completer may still be taking the previous handle out (see `Cell`).
+        if self.cell.state.load(Ordering::Acquire) != EMPTY {
+            // READY, CANCELED or TAKEN (never WAITING here): `try_take` answers.
+            return self.try_take();
+        }
         self.cell.waiter.with_mut(|handle| {
-            // SAFETY: the state is not WAITING (this method is the only one that sets it and
-            // never returns with it set), so the waiter owns `waiter` (see `Cell`).
+            // SAFETY: we read EMPTY just above, so the completer has not swapped and holds
+            // no handle, and no registration of ours is outstanding: the waiter owns
+            // `waiter` until its CAS below publishes it (see `Cell`).
             unsafe { *handle = Some(thread::current()) }
         });
         // Release: publishes the handle to the completer. Acquire on failure: the result.
