@@ -57,11 +57,18 @@ pub enum AuctionEvent {
         id: AuctionId,
         /// How it ended.
         outcome: Outcome,
+        /// Its status as it ended. Retention may evict the auction in the same call (an
+        /// `Evicted` event follows), so a consumer takes the final status and the
+        /// category from here, not from the book.
+        status: AuctionStatus,
     },
     /// An auction was cancelled.
     Cancelled {
         /// The auction.
         id: AuctionId,
+        /// Its status as it ended (taken from here for the reason given at
+        /// [`AuctionEvent::Closed`]).
+        status: AuctionStatus,
     },
     /// An ended auction was dropped by retention; its id is unknown from now on (the
     /// engine removes its snapshot record).
@@ -362,12 +369,14 @@ impl AuctionBook {
             return;
         }
         let ended_at = auction.ended_at().unwrap_or(0);
+        let status = auction.status(ended_at);
         out.push(match auction.outcome() {
             Some(outcome) => AuctionEvent::Closed {
                 id,
                 outcome: outcome.clone(),
+                status,
             },
-            None => AuctionEvent::Cancelled { id },
+            None => AuctionEvent::Cancelled { id, status },
         });
         self.open -= 1;
         self.ended.push_back((ended_at, id));

@@ -832,7 +832,15 @@ fn book_reports_events_in_order() {
     );
     out.clear();
     let outcome = book.close(1, 2, &mut out).unwrap();
-    assert_eq!(out, vec![AuctionEvent::Closed { id: 1, outcome }]);
+    let status = book.status(1, 2).unwrap();
+    assert_eq!(
+        out,
+        vec![AuctionEvent::Closed {
+            id: 1,
+            outcome,
+            status
+        }]
+    );
     out.clear();
 
     // Sealed bids hide their amount; a Dutch bid reports the bid then the close.
@@ -862,7 +870,8 @@ fn book_reports_events_in_order() {
             },
             AuctionEvent::Closed {
                 id: 3,
-                outcome: receipt.closed.unwrap()
+                outcome: receipt.closed.unwrap(),
+                status: book.status(3, 4).unwrap(),
             },
         ]
     );
@@ -870,7 +879,13 @@ fn book_reports_events_in_order() {
     book.create(4, spec(english(1, 1)), 5, &mut out).unwrap();
     out.clear();
     book.cancel(4, 6, &mut out).unwrap();
-    assert_eq!(out, vec![AuctionEvent::Cancelled { id: 4 }]);
+    assert_eq!(
+        out,
+        vec![AuctionEvent::Cancelled {
+            id: 4,
+            status: book.status(4, 6).unwrap()
+        }]
+    );
     assert_eq!(book.open_count(), 1);
     assert_eq!(book.retained_count(), 3);
 }
@@ -975,7 +990,7 @@ fn book_bid_after_deadline_reports_the_expiry_then_refuses() {
     );
     assert!(matches!(
         out.as_slice(),
-        [AuctionEvent::Closed { id: 1, outcome }] if outcome.winner() == Some(2)
+        [AuctionEvent::Closed { id: 1, outcome, .. }] if outcome.winner() == Some(2)
     ));
     assert_eq!(book.next_deadline(), None);
     out.clear();
@@ -1142,11 +1157,73 @@ fn book_adopts_exported_auctions() {
     target.advance(100, &mut out);
     assert!(matches!(
         out.as_slice(),
-        [AuctionEvent::Closed { id: 1, outcome }] if outcome.winner() == Some(2)
+        [AuctionEvent::Closed { id: 1, outcome, .. }] if outcome.winner() == Some(2)
     ));
     let mut full = AuctionBook::new(limits(0, 10, 1_000));
     assert_eq!(
         full.adopt(source.get(1).unwrap().clone(), &mut out),
         Err(AuctionError::TooManyAuctions { limit: 0 })
+    );
+}
+
+#[test]
+fn book_end_events_carry_the_final_status_when_evicted_at_once() {
+    // max_retained = 0 evicts an auction in the call that ends it; the `Closed` and
+    // `Cancelled` events still say what it ended as (the engine publishes that and feeds
+    // the market from it: the book no longer has the auction to look up).
+    let mut book = AuctionBook::new(limits(10, 0, u64::MAX));
+    let mut out = Vec::new();
+    let sale = AuctionSpec {
+        category: 42,
+        ..spec(english(1, 1))
+    };
+    book.create(1, sale, 0, &mut out).unwrap();
+    book.bid(1, bid(2, 7), 1, &mut out).unwrap();
+    out.clear();
+    let outcome = book.close(1, 2, &mut out).unwrap();
+    let [AuctionEvent::Closed {
+        id: 1,
+        outcome: reported,
+        status,
+    }, AuctionEvent::Evicted { id: 1 }] = out.as_slice()
+    else {
+        panic!("expected Closed then Evicted, got {out:?}");
+    };
+    assert_eq!(reported, &outcome);
+    assert_eq!(
+        (status.category, status.state, status.winner, status.price),
+        (42, AuctionState::Closed, Some(2), Some(7))
+    );
+    assert_eq!(status.closed_at, Some(2));
+    assert_eq!(book.status(1, 2), Err(AuctionError::NotFound { id: 1 }));
+
+    book.create(2, spec(english(1, 1)), 3, &mut out).unwrap();
+    out.clear();
+    book.cancel(2, 4, &mut out).unwrap();
+    let [AuctionEvent::Cancelled { id: 2, status }, AuctionEvent::Evicted { id: 2 }] =
+        out.as_slice()
+    else {
+        panic!("expected Cancelled then Evicted, got {out:?}");
+    };
+    assert_eq!(
+        (status.state, status.closed_at),
+        (AuctionState::Cancelled, Some(4))
+    );
+
+    // A deadline sale swept late, past its retention, is evicted in the same advance.
+    let mut book = AuctionBook::new(limits(10, 10, 100));
+    book.create(3, with_deadline(english(1, 1), 50), 0, &mut out)
+        .unwrap();
+    book.bid(3, bid(2, 9), 10, &mut out).unwrap();
+    out.clear();
+    book.advance(1_000, &mut out);
+    let [AuctionEvent::Closed { id: 3, status, .. }, AuctionEvent::Evicted { id: 3 }] =
+        out.as_slice()
+    else {
+        panic!("expected Closed then Evicted, got {out:?}");
+    };
+    assert_eq!(
+        (status.category, status.winner, status.closed_at),
+        (3, Some(2), Some(50))
     );
 }
