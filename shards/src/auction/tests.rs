@@ -1008,8 +1008,9 @@ fn book_evicts_oldest_ended_by_count() {
         book.create(id, spec(english(1, 1)), id, &mut out).unwrap();
     }
     out.clear();
-    for id in [4, 0, 3, 1, 2] {
-        book.close(id, 10 + id, &mut out).unwrap();
+    // Ended in this order (not the order of creation), at 10, 11, ... 14.
+    for (at, id) in [4, 0, 3, 1, 2].into_iter().enumerate() {
+        book.close(id, 10 + at as u64, &mut out).unwrap();
     }
     let evicted: Vec<AuctionId> = out
         .iter()
@@ -1226,4 +1227,49 @@ fn book_end_events_carry_the_final_status_when_evicted_at_once() {
         (status.category, status.winner, status.closed_at),
         (3, Some(2), Some(50))
     );
+}
+
+#[test]
+fn book_retention_evicts_oldest_closed_at_first_when_a_deadline_is_applied_late() {
+    // A has no deadline, B's deadline is 50; A is closed at 60, before B's deadline is
+    // applied, so B ends after A in call order but its closed_at (50) is older.
+    let setup = |max_retained, retention_nanos| {
+        let mut book = AuctionBook::new(limits(10, max_retained, retention_nanos));
+        let mut out = Vec::new();
+        book.create(1, spec(english(1, 1)), 0, &mut out).unwrap();
+        book.create(2, with_deadline(english(1, 1), 50), 0, &mut out)
+            .unwrap();
+        book.close(1, 60, &mut out).unwrap();
+        book
+    };
+    let evicted = |out: &[AuctionEvent]| -> Vec<AuctionId> {
+        out.iter()
+            .filter_map(|e| match e {
+                AuctionEvent::Evicted { id } => Some(*id),
+                _ => None,
+            })
+            .collect()
+    };
+
+    // By age: at 155, B (ended 50) is past retention 100, A (ended 60) is not.
+    let mut book = setup(10, 100);
+    let mut out = Vec::new();
+    book.advance(155, &mut out);
+    assert_eq!(evicted(&out), vec![2]);
+    assert_eq!(book.status(2, 155), Err(AuctionError::NotFound { id: 2 }));
+    assert_eq!(book.status(1, 155).unwrap().closed_at, Some(60));
+    out.clear();
+    book.advance(159, &mut out);
+    assert!(out.is_empty());
+    book.advance(160, &mut out);
+    assert_eq!(evicted(&out), vec![1]);
+
+    // By count: with one retained, B's end evicts the oldest-ended auction, B itself.
+    let mut book = setup(1, u64::MAX);
+    out.clear();
+    book.advance(70, &mut out);
+    assert_eq!(evicted(&out), vec![2]);
+    assert_eq!(book.status(1, 70).unwrap().closed_at, Some(60));
+    assert_eq!(book.status(2, 70), Err(AuctionError::NotFound { id: 2 }));
+    assert_eq!(book.retained_count(), 1);
 }
