@@ -284,17 +284,27 @@ impl EconomicsShard {
         for event in self.events.drain(..) {
             match &event {
                 AuctionEvent::Created(s) => self.status.insert(s.id, s.to_words()),
-                AuctionEvent::Bid { id, .. } | AuctionEvent::Cancelled { id } => {
+                AuctionEvent::Bid { id, .. } => {
+                    // Absent only if the bid ended the auction and retention evicted it:
+                    // the `Closed` and `Evicted` events that follow publish that.
                     if let Ok(s) = self.book.status(*id, ctx.now) {
                         self.status.insert(*id, s.to_words());
                     }
                 }
-                AuctionEvent::Closed { id, outcome } => {
-                    if let Ok(s) = self.book.status(*id, ctx.now) {
-                        self.status.insert(*id, s.to_words());
-                        if outcome.is_sold() {
-                            feed_market(s.category, outcome, self.shards, ctx);
-                        }
+                // From the event, not the book: retention may have evicted the auction in
+                // the same call (an `Evicted` event follows), and the sale must still
+                // reach its market.
+                AuctionEvent::Cancelled { id, status } => {
+                    self.status.insert(*id, status.to_words());
+                }
+                AuctionEvent::Closed {
+                    id,
+                    outcome,
+                    status,
+                } => {
+                    self.status.insert(*id, status.to_words());
+                    if outcome.is_sold() {
+                        feed_market(status.category, outcome, self.shards, ctx);
                     }
                 }
                 AuctionEvent::Evicted { id } => {

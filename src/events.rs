@@ -384,10 +384,10 @@ impl EventSink {
                 },
                 id,
             ),
-            AuctionEvent::Closed { id, outcome } => {
+            AuctionEvent::Closed { id, outcome, .. } => {
                 ("auction.closed", Payload::AuctionClosed(outcome), id)
             }
-            AuctionEvent::Cancelled { id } => (
+            AuctionEvent::Cancelled { id, .. } => (
                 "auction.cancelled",
                 Payload::AuctionCancelled { auction: id },
                 id,

@@ -509,3 +509,124 @@ fn the_batch_writer_carries_creates_bids_and_market_updates() {
     }
     assert_eq!(engine.market().state(9).unwrap().unwrap().total_volume, 2);
 }
+
+/// A manual-clock engine (clock at 1,000 ns) with these auction retention bounds.
+fn retention_engine(
+    shards: usize,
+    max_retained: usize,
+    retention_nanos: u64,
+) -> (Engine, mabeam::ManualClock) {
+    let clock = mabeam::ManualClock::new(1_000);
+    let mut config = Config {
+        clock: mabeam::Clock::Manual(clock.clone()),
+        ..common::config(shards)
+    };
+    config.economics.auctions.max_retained = max_retained;
+    config.economics.auctions.retention_nanos = retention_nanos;
+    (Engine::start(config).unwrap(), clock)
+}
+
+#[test]
+fn a_sale_evicted_as_it_ends_still_feeds_the_market() {
+    // max_retained = 0: the close evicts the auction in the same call.
+    let (engine, _clock) = retention_engine(2, 0, u64::MAX);
+    let auctions = engine.auctions();
+    for category in [11u32, 12] {
+        let id = auctions
+            .create(english(1, category))
+            .wait()
+            .unwrap()
+            .unwrap();
+        auctions.bid(id, bid(2, 130)).wait().unwrap().unwrap();
+        let outcome = auctions.close(id).wait().unwrap().unwrap();
+        assert_eq!(outcome.total_paid(), 130);
+        assert_eq!(auctions.status(id).unwrap(), None, "evicted as it ended");
+    }
+    engine.flush().unwrap(); // the feed may cross shards
+    for category in [11u32, 12] {
+        let m = engine
+            .market()
+            .state(u64::from(category))
+            .unwrap()
+            .expect("the sale fed its category's market");
+        assert_eq!((m.last_price, m.total_volume), (130, 1));
+    }
+}
+
+#[test]
+fn a_deadline_sale_swept_past_its_retention_still_feeds_the_market() {
+    let (engine, clock) = retention_engine(2, 4096, 500);
+    let auctions = engine.auctions();
+    let spec = AuctionSpec {
+        deadline: Some(10_000),
+        ..english(1, 21)
+    };
+    let id = auctions.create(spec).wait().unwrap().unwrap();
+    auctions.bid(id, bid(2, 140)).wait().unwrap().unwrap();
+    // The sweep runs at 20,000: the sale ended at its deadline (10,000), so it is past
+    // its 500 ns retention and evicted in the same sweep.
+    clock.set(20_000);
+    engine.flush().unwrap(); // a batch runs the timers; the feed may cross shards
+    engine.flush().unwrap();
+    assert_eq!(auctions.status(id).unwrap(), None, "evicted by the sweep");
+    let m = engine
+        .market()
+        .state(21)
+        .unwrap()
+        .expect("the deadline sale fed its category's market");
+    assert_eq!((m.last_price, m.total_volume), (140, 1));
+}
+
+/// On one shard: `a` (no deadline) and `b` (deadline 5,000, with a bid); with the shard
+/// stalled, the clock goes to 6,000 and `a`'s close is queued, so the shard applies the
+/// close (a ends at 6,000) before the timer that applies b's deadline (b ends at 5,000).
+fn close_before_a_late_deadline(
+    max_retained: usize,
+    retention_nanos: u64,
+) -> (Engine, mabeam::ManualClock, u64, u64) {
+    let (engine, clock) = retention_engine(1, max_retained, retention_nanos);
+    let auctions = engine.auctions();
+    let a = auctions.create(english(1, 31)).wait().unwrap().unwrap();
+    let spec = AuctionSpec {
+        deadline: Some(5_000),
+        ..english(1, 32)
+    };
+    let b = auctions.create(spec).wait().unwrap().unwrap();
+    auctions.bid(b, bid(2, 150)).wait().unwrap().unwrap();
+    let stall = engine.testing().stall(0).unwrap();
+    clock.set(6_000);
+    let close = auctions.close(a);
+    drop(stall);
+    close.wait().unwrap().unwrap();
+    engine.flush().unwrap();
+    (engine, clock, a, b)
+}
+
+#[test]
+fn retention_by_count_evicts_the_oldest_end_not_the_last_applied() {
+    let (engine, _clock, a, b) = close_before_a_late_deadline(1, u64::MAX);
+    let auctions = engine.auctions();
+    assert_eq!(auctions.status(b).unwrap(), None, "b ended first (5,000)");
+    let s = auctions.status(a).unwrap().expect("a ended last (6,000)");
+    assert_eq!(s.closed_at, Some(6_000));
+    let m = engine.market().state(32).unwrap().expect("b's sale fed");
+    assert_eq!(m.last_price, 150);
+}
+
+#[test]
+fn retention_by_age_counts_from_the_deadline_of_a_late_sweep() {
+    let (engine, clock, a, b) = close_before_a_late_deadline(4096, 1_000);
+    let auctions = engine.auctions();
+    // At 6,500: b (ended 5,000) is past its 1,000 ns, a (ended 6,000) is not.
+    clock.set(6_500);
+    engine.flush().unwrap(); // a batch runs the age eviction
+    assert_eq!(
+        auctions.status(b).unwrap(),
+        None,
+        "b is older than retention"
+    );
+    assert_eq!(
+        auctions.status(a).unwrap().map(|s| s.closed_at),
+        Some(Some(6_000))
+    );
+}

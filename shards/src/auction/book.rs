@@ -1,7 +1,7 @@
 //! All the auctions of one shard ([`AuctionBook`]).
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::BinaryHeap;
 
 use hashbrown::HashMap;
 
@@ -17,10 +17,13 @@ pub struct BookLimits {
     /// [`AuctionError::TooManyAuctions`]. 0 refuses every create.
     pub max_open: usize,
     /// Most ended auctions kept for status reads; when an auction ends beyond this, the
-    /// oldest ended one is evicted at once. 0 evicts every auction as it ends.
+    /// oldest-ended one (smallest `closed_at`, which may be the auction that just ended
+    /// if its deadline was applied late) is evicted at once. 0 evicts every auction as it
+    /// ends.
     pub max_retained: usize,
-    /// How long an ended auction is kept, from its end; [`AuctionBook::advance`] evicts
-    /// older ones.
+    /// How long an ended auction is kept, from its end (its `closed_at`: for a deadline
+    /// expiry, the deadline itself, however late it was applied);
+    /// [`AuctionBook::advance`] evicts older ones.
     pub retention_nanos: u64,
 }
 
@@ -57,11 +60,18 @@ pub enum AuctionEvent {
         id: AuctionId,
         /// How it ended.
         outcome: Outcome,
+        /// Its status as it ended. Retention may evict the auction in the same call (an
+        /// `Evicted` event follows), so a consumer takes the final status and the
+        /// category from here, not from the book.
+        status: AuctionStatus,
     },
     /// An auction was cancelled.
     Cancelled {
         /// The auction.
         id: AuctionId,
+        /// Its status as it ended (taken from here for the reason given at
+        /// [`AuctionEvent::Closed`]).
+        status: AuctionStatus,
     },
     /// An ended auction was dropped by retention; its id is unknown from now on (the
     /// engine removes its snapshot record).
@@ -81,8 +91,11 @@ pub enum AuctionEvent {
 ///
 /// Invariants:
 /// - at most `max_open` open auctions and at most `max_retained` ended ones; ended
-///   auctions are evicted oldest-ended first (by count at once, by age in
-///   [`advance`](Self::advance)), so memory is bounded by the limits;
+///   auctions are evicted oldest-ended first, by their `closed_at` (by count at once, by
+///   age in [`advance`](Self::advance)), so memory is bounded by the limits. A deadline
+///   expiry's `closed_at` is the deadline, also when it is applied late, after younger
+///   auctions ended: it is then evicted before them, possibly in the call that ends it
+///   (its `Closed` event carries its final status for that reason);
 /// - the deadline heap holds an entry for every open auction with a deadline, plus stale
 ///   entries (auctions that ended early) that are skipped when popped; its top is never
 ///   stale (so [`next_deadline`](Self::next_deadline) is exact), and it is compacted when
@@ -109,8 +122,12 @@ pub struct AuctionBook {
     limits: BookLimits,
     auctions: HashMap<AuctionId, Auction>,
     deadlines: BinaryHeap<Reverse<(u64, AuctionId)>>,
-    /// Ended auctions still retained, as `(ended_at, id)`, in the order they ended.
-    ended: VecDeque<(u64, AuctionId)>,
+    /// The retained ended auctions: a min-heap of `(closed_at, id)` with exactly one
+    /// entry per ended auction in `auctions`, at most `max_retained` after every call.
+    /// Its top is the oldest-ended auction by the documented end time (`closed_at`, the
+    /// deadline for a deadline expiry; the smaller id among equal times), which is the
+    /// next one retention evicts — not the one whose end was applied first.
+    ended: BinaryHeap<Reverse<(u64, AuctionId)>>,
     open: usize,
 }
 
@@ -121,7 +138,7 @@ impl AuctionBook {
             limits,
             auctions: HashMap::new(),
             deadlines: BinaryHeap::new(),
-            ended: VecDeque::new(),
+            ended: BinaryHeap::new(),
             open: 0,
         }
     }
@@ -231,11 +248,11 @@ impl AuctionBook {
                 }
             }
         }
-        while let Some(&(ended_at, id)) = self.ended.front() {
+        while let Some(&Reverse((ended_at, id))) = self.ended.peek() {
             if ended_at.saturating_add(self.limits.retention_nanos) > now {
                 break;
             }
-            self.ended.pop_front();
+            self.ended.pop();
             self.evict(id, out);
         }
         self.prune_deadline_top();
@@ -312,9 +329,9 @@ impl AuctionBook {
 
     /// Puts an auction built elsewhere into the book (restoring an export, moving
     /// auctions between shards), open or ended, under the same bounds as
-    /// [`create`](Self::create). An ended auction joins the retention queue at its end
-    /// (adopt ended auctions in the order they ended so that age eviction stays oldest
-    /// first) and may evict an older one (pushing `Evicted`).
+    /// [`create`](Self::create). An ended auction joins the retention by its
+    /// `closed_at` (in any order) and may evict the oldest-ended one, itself included
+    /// (pushing `Evicted`).
     pub fn adopt(
         &mut self,
         auction: Auction,
@@ -335,7 +352,7 @@ impl AuctionBook {
             }
             Some(ended_at) => {
                 self.auctions.insert(id, auction);
-                self.ended.push_back((ended_at, id));
+                self.ended.push(Reverse((ended_at, id)));
                 self.evict_by_count(out);
             }
         }
@@ -362,15 +379,17 @@ impl AuctionBook {
             return;
         }
         let ended_at = auction.ended_at().unwrap_or(0);
+        let status = auction.status(ended_at);
         out.push(match auction.outcome() {
             Some(outcome) => AuctionEvent::Closed {
                 id,
                 outcome: outcome.clone(),
+                status,
             },
-            None => AuctionEvent::Cancelled { id },
+            None => AuctionEvent::Cancelled { id, status },
         });
         self.open -= 1;
-        self.ended.push_back((ended_at, id));
+        self.ended.push(Reverse((ended_at, id)));
         self.evict_by_count(out);
         self.prune_deadline_top();
         self.compact_deadlines();
@@ -378,7 +397,7 @@ impl AuctionBook {
 
     fn evict_by_count(&mut self, out: &mut Vec<AuctionEvent>) {
         while self.ended.len() > self.limits.max_retained {
-            if let Some((_, id)) = self.ended.pop_front() {
+            if let Some(Reverse((_, id))) = self.ended.pop() {
                 self.evict(id, out);
             }
         }

@@ -832,7 +832,15 @@ fn book_reports_events_in_order() {
     );
     out.clear();
     let outcome = book.close(1, 2, &mut out).unwrap();
-    assert_eq!(out, vec![AuctionEvent::Closed { id: 1, outcome }]);
+    let status = book.status(1, 2).unwrap();
+    assert_eq!(
+        out,
+        vec![AuctionEvent::Closed {
+            id: 1,
+            outcome,
+            status
+        }]
+    );
     out.clear();
 
     // Sealed bids hide their amount; a Dutch bid reports the bid then the close.
@@ -862,7 +870,8 @@ fn book_reports_events_in_order() {
             },
             AuctionEvent::Closed {
                 id: 3,
-                outcome: receipt.closed.unwrap()
+                outcome: receipt.closed.unwrap(),
+                status: book.status(3, 4).unwrap(),
             },
         ]
     );
@@ -870,7 +879,13 @@ fn book_reports_events_in_order() {
     book.create(4, spec(english(1, 1)), 5, &mut out).unwrap();
     out.clear();
     book.cancel(4, 6, &mut out).unwrap();
-    assert_eq!(out, vec![AuctionEvent::Cancelled { id: 4 }]);
+    assert_eq!(
+        out,
+        vec![AuctionEvent::Cancelled {
+            id: 4,
+            status: book.status(4, 6).unwrap()
+        }]
+    );
     assert_eq!(book.open_count(), 1);
     assert_eq!(book.retained_count(), 3);
 }
@@ -975,7 +990,7 @@ fn book_bid_after_deadline_reports_the_expiry_then_refuses() {
     );
     assert!(matches!(
         out.as_slice(),
-        [AuctionEvent::Closed { id: 1, outcome }] if outcome.winner() == Some(2)
+        [AuctionEvent::Closed { id: 1, outcome, .. }] if outcome.winner() == Some(2)
     ));
     assert_eq!(book.next_deadline(), None);
     out.clear();
@@ -993,8 +1008,9 @@ fn book_evicts_oldest_ended_by_count() {
         book.create(id, spec(english(1, 1)), id, &mut out).unwrap();
     }
     out.clear();
-    for id in [4, 0, 3, 1, 2] {
-        book.close(id, 10 + id, &mut out).unwrap();
+    // Ended in this order (not the order of creation), at 10, 11, ... 14.
+    for (at, id) in [4, 0, 3, 1, 2].into_iter().enumerate() {
+        book.close(id, 10 + at as u64, &mut out).unwrap();
     }
     let evicted: Vec<AuctionId> = out
         .iter()
@@ -1142,11 +1158,118 @@ fn book_adopts_exported_auctions() {
     target.advance(100, &mut out);
     assert!(matches!(
         out.as_slice(),
-        [AuctionEvent::Closed { id: 1, outcome }] if outcome.winner() == Some(2)
+        [AuctionEvent::Closed { id: 1, outcome, .. }] if outcome.winner() == Some(2)
     ));
     let mut full = AuctionBook::new(limits(0, 10, 1_000));
     assert_eq!(
         full.adopt(source.get(1).unwrap().clone(), &mut out),
         Err(AuctionError::TooManyAuctions { limit: 0 })
     );
+}
+
+#[test]
+fn book_end_events_carry_the_final_status_when_evicted_at_once() {
+    // max_retained = 0 evicts an auction in the call that ends it; the `Closed` and
+    // `Cancelled` events still say what it ended as (the engine publishes that and feeds
+    // the market from it: the book no longer has the auction to look up).
+    let mut book = AuctionBook::new(limits(10, 0, u64::MAX));
+    let mut out = Vec::new();
+    let sale = AuctionSpec {
+        category: 42,
+        ..spec(english(1, 1))
+    };
+    book.create(1, sale, 0, &mut out).unwrap();
+    book.bid(1, bid(2, 7), 1, &mut out).unwrap();
+    out.clear();
+    let outcome = book.close(1, 2, &mut out).unwrap();
+    let [AuctionEvent::Closed {
+        id: 1,
+        outcome: reported,
+        status,
+    }, AuctionEvent::Evicted { id: 1 }] = out.as_slice()
+    else {
+        panic!("expected Closed then Evicted, got {out:?}");
+    };
+    assert_eq!(reported, &outcome);
+    assert_eq!(
+        (status.category, status.state, status.winner, status.price),
+        (42, AuctionState::Closed, Some(2), Some(7))
+    );
+    assert_eq!(status.closed_at, Some(2));
+    assert_eq!(book.status(1, 2), Err(AuctionError::NotFound { id: 1 }));
+
+    book.create(2, spec(english(1, 1)), 3, &mut out).unwrap();
+    out.clear();
+    book.cancel(2, 4, &mut out).unwrap();
+    let [AuctionEvent::Cancelled { id: 2, status }, AuctionEvent::Evicted { id: 2 }] =
+        out.as_slice()
+    else {
+        panic!("expected Cancelled then Evicted, got {out:?}");
+    };
+    assert_eq!(
+        (status.state, status.closed_at),
+        (AuctionState::Cancelled, Some(4))
+    );
+
+    // A deadline sale swept late, past its retention, is evicted in the same advance.
+    let mut book = AuctionBook::new(limits(10, 10, 100));
+    book.create(3, with_deadline(english(1, 1), 50), 0, &mut out)
+        .unwrap();
+    book.bid(3, bid(2, 9), 10, &mut out).unwrap();
+    out.clear();
+    book.advance(1_000, &mut out);
+    let [AuctionEvent::Closed { id: 3, status, .. }, AuctionEvent::Evicted { id: 3 }] =
+        out.as_slice()
+    else {
+        panic!("expected Closed then Evicted, got {out:?}");
+    };
+    assert_eq!(
+        (status.category, status.winner, status.closed_at),
+        (3, Some(2), Some(50))
+    );
+}
+
+#[test]
+fn book_retention_evicts_oldest_closed_at_first_when_a_deadline_is_applied_late() {
+    // A has no deadline, B's deadline is 50; A is closed at 60, before B's deadline is
+    // applied, so B ends after A in call order but its closed_at (50) is older.
+    let setup = |max_retained, retention_nanos| {
+        let mut book = AuctionBook::new(limits(10, max_retained, retention_nanos));
+        let mut out = Vec::new();
+        book.create(1, spec(english(1, 1)), 0, &mut out).unwrap();
+        book.create(2, with_deadline(english(1, 1), 50), 0, &mut out)
+            .unwrap();
+        book.close(1, 60, &mut out).unwrap();
+        book
+    };
+    let evicted = |out: &[AuctionEvent]| -> Vec<AuctionId> {
+        out.iter()
+            .filter_map(|e| match e {
+                AuctionEvent::Evicted { id } => Some(*id),
+                _ => None,
+            })
+            .collect()
+    };
+
+    // By age: at 155, B (ended 50) is past retention 100, A (ended 60) is not.
+    let mut book = setup(10, 100);
+    let mut out = Vec::new();
+    book.advance(155, &mut out);
+    assert_eq!(evicted(&out), vec![2]);
+    assert_eq!(book.status(2, 155), Err(AuctionError::NotFound { id: 2 }));
+    assert_eq!(book.status(1, 155).unwrap().closed_at, Some(60));
+    out.clear();
+    book.advance(159, &mut out);
+    assert!(out.is_empty());
+    book.advance(160, &mut out);
+    assert_eq!(evicted(&out), vec![1]);
+
+    // By count: with one retained, B's end evicts the oldest-ended auction, B itself.
+    let mut book = setup(1, u64::MAX);
+    out.clear();
+    book.advance(70, &mut out);
+    assert_eq!(evicted(&out), vec![2]);
+    assert_eq!(book.status(1, 70).unwrap().closed_at, Some(60));
+    assert_eq!(book.status(2, 70), Err(AuctionError::NotFound { id: 2 }));
+    assert_eq!(book.retained_count(), 1);
 }
