@@ -285,6 +285,11 @@ pub(crate) enum EventCommand {
         query: HistoryQuery,
         reply: Reply<Vec<Event>>,
     },
+    /// Test-only ([`Testing::subscribers`](crate::testing::Testing::subscribers)): the
+    /// subscriptions this shard holds.
+    Subscribers {
+        reply: Reply<usize>,
+    },
 }
 
 /// A shard's side of the event system: its subscription index, history and sequence.
@@ -478,6 +483,10 @@ impl EventSink {
                     .cloned()
                     .collect();
                 Some((reply, found))
+            }
+            EventCommand::Subscribers { reply } => {
+                reply.send(Ok(self.subscribers));
+                None
             }
         }
     }
