@@ -29,7 +29,7 @@ use mabeam::events::{Event, EventError, HistoryQuery};
 use mabeam::market::{MarketError, MarketState, MarketUpdate};
 use mabeam::pricing::{Pricing, PricingError, PricingField, PricingInput, MAX_RECENT_PRICES};
 use mabeam::registry::{Entry, Lease, MetadataSpec, RegistryError, MAX_CAPABILITIES, MAX_NAME_LEN};
-use mabeam::{Engine, Error, ManualClock, TaskStats};
+use mabeam::{Clock, Config, Engine, Error, ManualClock, TaskStats};
 use mabeam_shards::topic::{TopicError, MAX_TOPIC_LEN};
 
 /// `Ok` if `$got` matches `$pat`, else what it was instead.
@@ -174,8 +174,20 @@ fn bid(bidder: u64, amount: u64) -> Bid {
     }
 }
 
-fn fixture() -> Fixture {
-    let (engine, clock) = common::manual_engine(2);
+/// The fixture on a sharded engine of 2 shards, or on the centralized (GenServer) shape.
+fn fixture(centralized: bool) -> Fixture {
+    let (engine, clock) = if centralized {
+        let clock = ManualClock::new(1_000);
+        let engine = Engine::start(Config {
+            clock: Clock::Manual(clock.clone()),
+            pin_threads: false,
+            ..Config::centralized()
+        })
+        .expect("valid config");
+        (engine, clock)
+    } else {
+        common::manual_engine(2)
+    };
     let a = engine.auctions();
     let create = |spec| a.create(spec).wait().expect("answered").expect("created");
     let place = |id, b| {
@@ -1024,7 +1036,15 @@ fn rows() -> Vec<Row> {
 
 #[test]
 fn every_operation_refuses_bad_input_with_its_typed_error_and_changes_nothing() {
-    let f = fixture();
+    refuse_every_row(fixture(false));
+}
+
+#[test]
+fn the_centralized_shape_refuses_the_same_bad_input_the_same_way() {
+    refuse_every_row(fixture(true));
+}
+
+fn refuse_every_row(f: Fixture) {
     let rows = rows();
     let mut failures = Vec::new();
     for row in &rows {
@@ -1054,7 +1074,15 @@ fn every_operation_refuses_bad_input_with_its_typed_error_and_changes_nothing() 
 
 #[test]
 fn every_operation_after_shutdown_returns_shut_down() {
-    let f = fixture();
+    shut_down_everywhere(fixture(false));
+}
+
+#[test]
+fn every_operation_after_shutdown_returns_shut_down_in_the_centralized_shape() {
+    shut_down_everywhere(fixture(true));
+}
+
+fn shut_down_everywhere(f: Fixture) {
     let handle = f.engine.handle();
     let lease_holder = f._lease;
     let ids = (f.english, f.session);
@@ -1381,4 +1409,208 @@ fn refused_registrations_do_not_spend_capability_slots() {
     assert_eq!(registry.find_by_capability(&["real"]).unwrap().len(), 1);
     assert!(registry.find_by_capability(&["cap-0"]).unwrap().is_empty());
     drop(lease);
+}
+
+#[test]
+fn every_bound_hit_is_a_typed_error_and_changes_nothing() {
+    let clock = ManualClock::new(1_000);
+    let mut config = Config {
+        clock: Clock::Manual(clock),
+        registry_capacity: 1,
+        agent_capacity: 1,
+        max_barriers: 1,
+        ..common::config(1)
+    };
+    config.economics.auctions.max_open = 1;
+    config.economics.market.max_keys = 1;
+    config.events.max_subscriptions = 1;
+    config.coordination.max_open = 1;
+    let engine = Engine::start(config).expect("valid config");
+    let _lease = engine
+        .registry()
+        .register("alpha", 1, &MetadataSpec::default())
+        .unwrap();
+    engine
+        .agents()
+        .update_acked(1, AgentState::default())
+        .wait()
+        .unwrap()
+        .unwrap();
+    let auction = engine
+        .auctions()
+        .create(english(0, 1))
+        .wait()
+        .unwrap()
+        .unwrap();
+    let update = |key| MarketUpdate {
+        key,
+        price: 1,
+        volume: 1,
+    };
+    engine
+        .market()
+        .update_acked(update(1))
+        .wait()
+        .unwrap()
+        .unwrap();
+    let _sub = engine.events().subscribe("a.*", 4).unwrap();
+    let session = engine
+        .coordination()
+        .initiate(&[1], Protocol::Majority, FAR)
+        .unwrap();
+    let _barrier = engine.barriers().create(1, 2).unwrap();
+    let snapshot = |engine: &Engine| {
+        engine.flush().unwrap();
+        (
+            engine.registry().entries().unwrap(),
+            engine.agents().count().unwrap(),
+            engine.agents().get(2).unwrap(),
+            engine
+                .auctions()
+                .list_active(AuctionFilter::default())
+                .unwrap(),
+            engine.auctions().status(auction).unwrap(),
+            (
+                engine.market().state(1).unwrap(),
+                engine.market().state(2).unwrap(),
+            ),
+            engine.events().subscriptions(),
+            engine.coordination().status(session).unwrap(),
+            engine.barriers().get(2).is_err(),
+        )
+    };
+    type Check = (&'static str, Box<dyn Fn(&Engine) -> Result<(), String>>);
+    let checks: Vec<Check> = vec![
+        (
+            "registry.register beyond registry_capacity",
+            Box::new(|e| {
+                want!(
+                    e.registry().register("beta", 2, &MetadataSpec::default()),
+                    Err(RegistryError::Full { .. })
+                )
+            }),
+        ),
+        (
+            "agents.update_acked beyond agent_capacity",
+            Box::new(|e| {
+                want!(
+                    e.agents().update_acked(2, AgentState::default()).wait(),
+                    Ok(Err(AgentError::Full { capacity: 1 }))
+                )
+            }),
+        ),
+        (
+            "auctions.create beyond max_open",
+            Box::new(|e| {
+                want!(
+                    e.auctions().create(english(0, 1)).wait(),
+                    Ok(Err(AuctionError::TooManyAuctions { limit: 1 }))
+                )
+            }),
+        ),
+        (
+            "market.update_acked beyond max_keys",
+            Box::new(move |e| {
+                want!(
+                    e.market().update_acked(update(2)).wait(),
+                    Ok(Err(MarketError::TooManyKeys { limit: 1 }))
+                )
+            }),
+        ),
+        (
+            "events.subscribe beyond max_subscriptions",
+            Box::new(|e| {
+                want!(
+                    e.events().subscribe("b.*", 4),
+                    Err(EventError::TooManySubscriptions)
+                )
+            }),
+        ),
+        (
+            "coordination.initiate beyond max_open",
+            Box::new(|e| {
+                want!(
+                    e.coordination().initiate(&[1], Protocol::Majority, FAR),
+                    Err(CoordinationError::TooManySessions { limit: 1 })
+                )
+            }),
+        ),
+        (
+            "barriers.create beyond max_barriers",
+            Box::new(|e| {
+                want!(
+                    e.barriers().create(2, 2),
+                    Err(BarrierError::TooManyBarriers { limit: 1 })
+                )
+            }),
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (op, check) in &checks {
+        let before = snapshot(&engine);
+        let result = catch_unwind(AssertUnwindSafe(|| check(&engine)));
+        let after = snapshot(&engine);
+        match result {
+            Err(_) => failures.push(format!("{op}: panicked")),
+            Ok(Err(e)) => failures.push(format!("{op}: {e}")),
+            Ok(Ok(())) if before != after => failures.push(format!(
+                "{op}: state changed\n before {before:?}\n after  {after:?}"
+            )),
+            Ok(Ok(())) => {}
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(engine.shutdown().dead_shards().is_empty());
+}
+
+#[test]
+fn a_pricing_result_that_would_not_be_finite_is_an_error_not_a_panic() {
+    let engine = common::engine(1);
+    let input = PricingInput {
+        recent_prices: vec![f64::MAX, f64::MAX],
+        demand: f64::MAX,
+        supply: f64::MIN_POSITIVE,
+        base_price: f64::MAX,
+    };
+    assert!(matches!(
+        engine.pricing().calculate(&input).wait(),
+        Ok(Err(PricingError::ResultNotFinite(_)))
+    ));
+    assert_eq!(engine.pricing().cached(&input), Ok(None));
+    assert_eq!(engine.tasks().stats().panicked, 0);
+}
+
+#[test]
+fn deadlines_at_the_end_of_the_clock_do_not_break_the_shard_timers() {
+    // The real clock: the shard turns the earliest deadline into how long it may sleep.
+    let engine = common::engine(1);
+    let auction = engine
+        .auctions()
+        .create(AuctionSpec {
+            deadline: Some(u64::MAX),
+            ..english(0, 1)
+        })
+        .wait()
+        .unwrap()
+        .unwrap();
+    let session = engine
+        .coordination()
+        .initiate(&[1], Protocol::Majority, u64::MAX)
+        .unwrap();
+    engine.flush().unwrap();
+    engine
+        .agents()
+        .update_acked(1, AgentState::default())
+        .wait()
+        .expect("the shard still runs")
+        .unwrap();
+    assert_eq!(
+        engine.auctions().status(auction).unwrap().unwrap().state,
+        AuctionState::Open
+    );
+    assert_eq!(
+        engine.coordination().status(session).unwrap().unwrap().state,
+        SessionState::Collecting
+    );
+    assert!(engine.shutdown().dead_shards().is_empty());
 }
