@@ -1609,7 +1609,12 @@ fn deadlines_at_the_end_of_the_clock_do_not_break_the_shard_timers() {
         AuctionState::Open
     );
     assert_eq!(
-        engine.coordination().status(session).unwrap().unwrap().state,
+        engine
+            .coordination()
+            .status(session)
+            .unwrap()
+            .unwrap()
+            .state,
         SessionState::Collecting
     );
     assert!(engine.shutdown().dead_shards().is_empty());

@@ -551,3 +551,55 @@ fn barrier_waiters_that_leave_take_their_arrival_and_removed_barriers_leak_nothi
     engine.barriers().remove(1).unwrap();
     assert_eq!(engine.testing().barriers(), baseline);
 }
+
+#[test]
+fn a_subscribe_refused_by_one_shard_leaves_no_subscriber_on_any_shard() {
+    let engine = Engine::start(Config {
+        mailbox_capacity: 2,
+        send_timeout: Duration::from_millis(5),
+        ..common::config(2)
+    })
+    .unwrap();
+    let count = |engine: &Engine| -> Vec<usize> {
+        (0..2)
+            .map(|s| engine.testing().subscribers(s).unwrap())
+            .collect()
+    };
+    assert_eq!(count(&engine), vec![0, 0]);
+    // Shard 0 stalled and full: it refuses the subscribe. Shard 1 stalled with room: it
+    // queues the subscribe and applies it only after the refusal came back.
+    let on_0 = agent_on(&engine, 0);
+    let full = engine.testing().stall(0).unwrap();
+    let mut held = Vec::new();
+    loop {
+        let mut t = engine.agents().update_acked(on_0, AgentState::default());
+        if t.wait_timeout(Duration::ZERO) == Err(Error::Busy) {
+            break;
+        }
+        held.push(t);
+    }
+    let queued = engine.testing().stall(1).unwrap();
+    let handle = engine.handle();
+    let subscriber = std::thread::spawn(move || handle.events().subscribe("app.*", 4).map(|_| ()));
+    // Shard 0 refuses first (after send_timeout), then shard 1 queues its subscribe.
+    // Wait for that without sleeping: yield until the message is in shard 1's mailbox.
+    while engine.mailbox_depths()[1] == 0 {
+        std::thread::yield_now();
+    }
+    drop(queued);
+    assert_eq!(
+        subscriber.join().unwrap(),
+        Err(EventError::Engine(Error::Busy))
+    );
+    assert_eq!(engine.events().subscriptions(), 0);
+    drop(full);
+    for t in held {
+        t.wait().unwrap().unwrap();
+    }
+    engine.flush().unwrap();
+    assert_eq!(
+        count(&engine),
+        vec![0, 0],
+        "no shard kept the refused subscriber"
+    );
+}
