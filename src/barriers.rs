@@ -97,6 +97,11 @@ pub(crate) struct BarrierMap {
 }
 
 impl BarrierMap {
+    /// Barriers in the map (for [`Testing::barriers`](crate::testing::Testing::barriers)).
+    pub(crate) fn len(&self) -> usize {
+        self.map.read().len()
+    }
+
     /// Wakes every waiter of every barrier with `ShutDown`.
     pub(crate) fn shutdown(&self) {
         for cell in self.map.read().values() {

@@ -285,6 +285,11 @@ pub(crate) enum EventCommand {
         query: HistoryQuery,
         reply: Reply<Vec<Event>>,
     },
+    /// Test-only ([`Testing::subscribers`](crate::testing::Testing::subscribers)): the
+    /// subscriptions this shard holds.
+    Subscribers {
+        reply: Reply<usize>,
+    },
 }
 
 /// A shard's side of the event system: its subscription index, history and sequence.
@@ -479,6 +484,10 @@ impl EventSink {
                     .collect();
                 Some((reply, found))
             }
+            EventCommand::Subscribers { reply } => {
+                reply.send(Ok(self.subscribers));
+                None
+            }
         }
     }
 }
@@ -602,7 +611,9 @@ impl<'e> Events<'e> {
     /// Subscribes to the topics matching `pattern` (an exact topic, `a.*` for one
     /// segment, `a.**` or `**` for any depth) with a queue of `capacity` events.
     /// Returns once every shard has the subscription: every event published after this
-    /// returns and matching the pattern is delivered (or counted as lagged).
+    /// returns and matching the pattern is delivered (or counted as lagged). If a shard
+    /// refuses it (`Busy`, `ShutDown`, `ShardDown`), the call still waits for the shards
+    /// that admitted it, then returns the refusal and leaves no subscriber behind.
     pub fn subscribe(&self, pattern: &str, capacity: usize) -> Result<Subscription, EventError> {
         self.inner.check_open()?;
         let pattern = Pattern::parse(pattern)?;
@@ -641,10 +652,20 @@ impl<'e> Events<'e> {
                 })
             })
             .collect();
+        // Every ticket is waited for, even after a refusal: a subscribe that a shard
+        // admitted must be applied before the unsubscribe that dropping `subscription`
+        // sends on the control queue, which would otherwise overtake it and leave the
+        // subscriber in that shard's index.
+        let mut refused = None;
         for t in tickets {
-            t.wait()?;
+            if let Err(e) = t.wait() {
+                refused.get_or_insert(e);
+            }
         }
-        Ok(subscription)
+        match refused {
+            Some(e) => Err(e.into()),
+            None => Ok(subscription),
+        }
     }
 
     /// Publishes a host event on `topic` (validated: dotted segments of

@@ -216,11 +216,17 @@ impl<'e> Registry<'e> {
     }
 
     fn resolve(&self, spec: &MetadataSpec) -> Result<Metadata, RegistryError> {
+        // Every name is checked before any is interned: interned names are never freed,
+        // so a refused call must not spend the engine's MAX_CAPABILITIES slots.
+        if spec
+            .capabilities
+            .iter()
+            .any(|c| c.is_empty() || c.len() > MAX_NAME_LEN)
+        {
+            return Err(RegistryError::InvalidCapability);
+        }
         let mut capabilities = CapabilitySet::EMPTY;
         for c in &spec.capabilities {
-            if c.is_empty() || c.len() > MAX_NAME_LEN {
-                return Err(RegistryError::InvalidCapability);
-            }
             let id = self
                 .inner
                 .capabilities

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use crate::engine::Inner;
+use crate::events::EventCommand;
 use crate::runtime::{Fault, Ticket};
 use crate::Error;
 
@@ -47,5 +48,18 @@ impl Testing<'_> {
     /// once the message is queued; the shard dies when it reaches it.
     pub fn kill_shard(&self, shard: usize) -> Result<(), Error> {
         self.inner.rt.fault(shard, Fault::Kill)
+    }
+
+    /// The subscriptions shard `shard` holds in its index (a dropped subscription leaves
+    /// it once the shard has applied its unsubscribe: flush first).
+    pub fn subscribers(&self, shard: usize) -> Result<usize, Error> {
+        self.inner
+            .call(shard, |reply| EventCommand::Subscribers { reply })
+            .wait()
+    }
+
+    /// The barriers the engine holds.
+    pub fn barriers(&self) -> usize {
+        self.inner.barriers.len()
     }
 }
