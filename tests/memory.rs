@@ -24,17 +24,17 @@ const SHARDS: usize = 2;
 /// `BookLimits::max_retained` ended auctions (each close evicts the oldest one), the
 /// event history is full, and the tables have grown to what that takes.
 const WARM_UP: u64 = 50_000;
-/// How far resident memory may rise after the warm-up, in KiB: 8 MiB. It covers the
-/// snapshot tables' spare arrays (one per size, allocated the first time a rebuild
-/// needs one; bounded, see `mabeam_shards::table`) and the allocator: measured here, one
-/// rise of 4.8 MiB between 150,000 and 200,000 cycles in release, flat before and after
-/// up to 1,000,000. A leak of 128 bytes a cycle would show 12 MiB at the debug count
-/// and 122 MiB at the release count.
+/// How far resident memory may rise after the warm-up, in KiB: 8 MiB. Measured here:
+/// one rise of 4.8 to 5.3 MiB between 150,000 and 200,000 cycles in release, flat
+/// before and after it up to 1,000,000 (not pinned down; bounded candidates are the
+/// snapshot tables' spare arrays, see `mabeam_shards::table`, and the allocator keeping
+/// freed memory). A leak of 128 bytes a cycle would show 12 MiB at the debug count and
+/// 122 MiB at the release count.
 const FLAT_SLACK_KB: u64 = 8 * 1024;
 /// How far resident memory may be above the process's start at the end, in KiB: today's
 /// about 16 MiB (the retained auctions, their status tables, the event history, the
-/// shard threads and their allocator arenas; measured here 18.0 MiB after 1,000,000
-/// cycles in release, 14.2 MiB after 100,000 in debug), plus 6 to 8 MiB.
+/// shard threads and their allocator arenas; measured here 18.0 to 18.3 MiB after
+/// 1,000,000 cycles in release, 14.2 MiB after 100,000 in debug), plus 6 to 8 MiB.
 const START_SLACK_KB: u64 = 24 * 1024;
 /// Resident memory is sampled every this many cycles.
 const SAMPLE_EVERY: u64 = 10_000;

@@ -8,11 +8,11 @@
 use std::process::Command;
 
 /// How far resident memory after the soak may be above the baseline (taken after the
-/// engine started and before the load), in KiB: 32 MiB, the soak's `RSS_SLACK_KB`. The
-/// engine's state is bounded well below it (4 096 retained auctions per shard, the event
-/// history, 1 024 agents, the pricing cache); the rest is what the allocator keeps of
-/// freed memory. Runs here end 2 to 9 MiB above the baseline.
-const RSS_SLACK_KB: u64 = 32 * 1024;
+/// engine started and before the load), in KiB: 48 MiB, the soak's `RSS_SLACK_KB`
+/// (whose doc has the measurements). The end is measured after shutdown, with the
+/// engine and the clients' reports dropped and the allocator asked to return freed
+/// memory. Runs of this test end 2 to 9 MiB above the baseline.
+const RSS_SLACK_KB: u64 = 48 * 1024;
 
 /// The value of `key=` in `line` (up to the next space; a `[…]` list is kept whole).
 fn field<'a>(line: &'a str, key: &str) -> &'a str {

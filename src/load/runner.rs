@@ -58,7 +58,7 @@ impl fmt::Display for RunError {
 
 impl std::error::Error for RunError {}
 
-pub fn step<T, E: fmt::Display>(step: &'static str, r: Result<T, E>) -> Result<T, RunError> {
+fn step<T, E: fmt::Display>(step: &'static str, r: Result<T, E>) -> Result<T, RunError> {
     r.map_err(|e| RunError::Step {
         step,
         error: e.to_string(),
