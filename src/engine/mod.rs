@@ -284,6 +284,13 @@ impl EngineHandle {
     pub fn applied(&self) -> Vec<u64> {
         self.inner.rt.applied()
     }
+
+    /// Each shard's counters so far (commands applied and forwarded, handler panics,
+    /// batches, whether its thread died), as [`Engine::shutdown`] reports them at the
+    /// end. Each counter is read on its own (`Relaxed`), so the set is not one instant.
+    pub fn shard_reports(&self) -> Vec<ShardReport> {
+        self.inner.rt.reports()
+    }
 }
 
 /// A running mabeam engine: the owner of the shard threads, their mailboxes and

@@ -23,6 +23,8 @@ pub const DEFAULT_CLIENT_NICE: u8 = 10;
 pub const MAX_CLIENTS: usize = 4096;
 /// Most operations per client `--ops` takes (keeps every total far from overflow).
 pub const MAX_OPS: u64 = 1_000_000_000_000;
+/// `mabeam soak`'s `--duration` when not given.
+pub const DEFAULT_SOAK_DURATION: Duration = Duration::from_secs(60);
 /// Longest `--duration`.
 pub const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
 
@@ -37,6 +39,27 @@ pub enum Command {
     Version,
     /// `mabeam load …` (also `mabeam` alone, or `mabeam --flag …`).
     Load(LoadArgs),
+    /// `mabeam soak --help`.
+    SoakHelp,
+    /// `mabeam soak …`.
+    Soak(SoakArgs),
+}
+
+/// The flags of `mabeam soak`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SoakArgs {
+    /// `--duration`: how long the load and the faults run before the racing shutdown.
+    pub duration: Duration,
+    /// `--clients`.
+    pub clients: usize,
+    /// `--mix`.
+    pub mix: Mix,
+    /// `--shards`; `None` is `Config::default()`'s count.
+    pub shards: Option<usize>,
+    /// `--seed`.
+    pub seed: u64,
+    /// `--client-nice`.
+    pub client_nice: u8,
 }
 
 /// Which engine shapes a load run measures.
@@ -162,7 +185,10 @@ impl fmt::Display for UsageError {
         match self {
             UsageError::NotUtf8(arg) => write!(f, "argument {arg} is not valid UTF-8"),
             UsageError::UnknownCommand(cmd) => {
-                write!(f, "unknown command {cmd:?} (the only command is `load`)")
+                write!(
+                    f,
+                    "unknown command {cmd:?} (the commands are `load` and `soak`)"
+                )
             }
             UsageError::UnknownFlag(flag) => write!(f, "unknown flag {flag}"),
             UsageError::MissingValue(flag) => write!(f, "{flag} needs a value"),
@@ -196,6 +222,8 @@ original's single GenServer), and reports latency per operation, throughput and 
 Usage:
   mabeam [load] [FLAGS]     run the load test (the default command)
   mabeam load --help        explain the flags of `load`
+  mabeam soak [FLAGS]       run the load with injected faults and watch memory and
+                            queues once a second (default 60 s; `soak --help`)
   mabeam --help             this text
   mabeam --version          print the version
 
@@ -203,6 +231,42 @@ Usage:
 Exit codes: 0 done, 1 the engine failed or lost commands, 2 bad command line.
 ",
         version = env!("CARGO_PKG_VERSION")
+    )
+}
+
+/// The help of `mabeam soak --help`.
+pub fn soak_help() -> String {
+    format!(
+        "mabeam soak: the load's mix with injected faults, watched once a second
+
+Usage: mabeam soak [FLAGS]     (flags take `--flag VALUE` or `--flag=VALUE`)
+
+Flags:
+  --duration D   how long the load and the faults run, as for `load` [default: 60s]
+  --clients N    client threads, 1..={MAX_CLIENTS} [default: {DEFAULT_CLIENTS}]
+  --mix M        operation weights, as for `load` [default: {mix}]
+  --shards N     shards, 1..={MAX_SHARDS} [default: cores - 1, at least 1]
+  --seed N       seed of the clients' operation sequences [default: {DEFAULT_SEED}]
+  --client-nice N  nice value of the client threads, 0..=19 [default: {DEFAULT_CLIENT_NICE}]
+  -h, --help     this text
+
+The sharded engine runs the load's clients (their auctions end at a deadline 200 ms
+after their create, so they are retained, evicted, and memory stays bounded) while a
+fault thread, every 50 ms, makes one handler panic on each shard, subscribes to every
+auction event with a 4-event queue and drops the subscriber once it lags, spawns a task
+that panics, and stalls each shard in turn while it fills that shard's mailbox until a
+write is refused as busy. At the end the engine shuts down while the clients still run.
+
+Output: once a second a line `soak t=…s rss_kb=… mailboxes=[…] tasks_queued=…
+panics=… task_panics=… busy=… lagged=… subscriptions=…` (resident memory from
+/proc/self/statm, the rest from the engine's counters and the clients'); then a summary
+of the baseline (before the load) and the end (after shutdown): resident memory, mailbox
+depths, queued tasks, live subscriptions, and the commands sent against those applied.
+
+Exit code 0 when every accepted command was applied, every queue is back to its
+baseline and resident memory is within the slack over it (printed); 1 otherwise.
+",
+        mix = Mix::default(),
     )
 }
 
@@ -318,11 +382,37 @@ where
             "-h" | "--help" | "help" => return Ok(Command::Help),
             "-V" | "--version" => return Ok(Command::Version),
             "load" => args.collect(),
+            "soak" => return parse_soak(args.collect()),
             flag if flag.starts_with('-') => std::iter::once(first).chain(args).collect(),
             _ => return Err(UsageError::UnknownCommand(first)),
         },
     };
     parse_load(rest)
+}
+
+/// The flags `mabeam soak` knows (a subset of `load`'s).
+const SOAK_FLAGS: [(&str, bool); 7] = [
+    ("--client-nice", true),
+    ("--clients", true),
+    ("--duration", true),
+    ("--mix", true),
+    ("--shards", true),
+    ("--seed", true),
+    ("--help", false),
+];
+
+fn parse_soak(args: Vec<String>) -> Result<Command, UsageError> {
+    let Some(Flags { load, duration, .. }) = parse_flags(args, &SOAK_FLAGS)? else {
+        return Ok(Command::SoakHelp);
+    };
+    Ok(Command::Soak(SoakArgs {
+        duration: duration.unwrap_or(DEFAULT_SOAK_DURATION),
+        clients: load.clients,
+        mix: load.mix,
+        shards: load.shards,
+        seed: load.seed,
+        client_nice: load.client_nice,
+    }))
 }
 
 /// The flags `mabeam load` knows, with whether they take a value.
@@ -339,7 +429,36 @@ const FLAGS: [(&str, bool); 10] = [
     ("--help", false),
 ];
 
+/// What [`parse_flags`] read: the flags as `load` takes them, and the length flags.
+struct Flags {
+    load: LoadArgs,
+    ops: Option<u64>,
+    duration: Option<Duration>,
+}
+
 fn parse_load(args: Vec<String>) -> Result<Command, UsageError> {
+    let Some(Flags {
+        load: mut out,
+        ops,
+        duration,
+    }) = parse_flags(args, &FLAGS)?
+    else {
+        return Ok(Command::LoadHelp);
+    };
+    out.length = match (ops, duration) {
+        (Some(_), Some(_)) => return Err(UsageError::OpsAndDuration),
+        (Some(n), None) => RunLength::Ops(n),
+        (None, Some(d)) => RunLength::Duration(d),
+        (None, None) => RunLength::Ops(DEFAULT_OPS),
+    };
+    Ok(Command::Load(out))
+}
+
+/// Reads the flags of `flags` (a subset of [`FLAGS`]); `None` means help was asked.
+fn parse_flags(
+    args: Vec<String>,
+    flags: &[(&'static str, bool)],
+) -> Result<Option<Flags>, UsageError> {
     let mut out = LoadArgs::default();
     let mut seen: Vec<&'static str> = Vec::new();
     let mut ops = None;
@@ -347,7 +466,7 @@ fn parse_load(args: Vec<String>) -> Result<Command, UsageError> {
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         if arg == "-h" {
-            return Ok(Command::LoadHelp);
+            return Ok(None);
         }
         if !arg.starts_with("--") {
             return Err(if arg.starts_with('-') {
@@ -360,14 +479,14 @@ fn parse_load(args: Vec<String>) -> Result<Command, UsageError> {
             Some((name, value)) => (name.to_string(), Some(value.to_string())),
             None => (arg.clone(), None),
         };
-        let Some(&(flag, takes_value)) = FLAGS.iter().find(|(f, _)| *f == name) else {
+        let Some(&(flag, takes_value)) = flags.iter().find(|(f, _)| *f == name) else {
             return Err(UsageError::UnknownFlag(name));
         };
         if !takes_value {
             if inline.is_some() {
                 return Err(UsageError::UnexpectedValue(flag));
             }
-            return Ok(Command::LoadHelp);
+            return Ok(None);
         }
         if seen.contains(&flag) {
             return Err(UsageError::Repeated(flag));
@@ -416,13 +535,11 @@ fn parse_load(args: Vec<String>) -> Result<Command, UsageError> {
             _ => unreachable!("every flag of FLAGS that takes a value is matched above"),
         }
     }
-    out.length = match (ops, duration) {
-        (Some(_), Some(_)) => return Err(UsageError::OpsAndDuration),
-        (Some(n), None) => RunLength::Ops(n),
-        (None, Some(d)) => RunLength::Duration(d),
-        (None, None) => RunLength::Ops(DEFAULT_OPS),
-    };
-    Ok(Command::Load(out))
+    Ok(Some(Flags {
+        load: out,
+        ops,
+        duration,
+    }))
 }
 
 fn parse_preset(value: &str) -> Result<PresetChoice, UsageError> {
@@ -572,6 +689,47 @@ mod tests {
         for flag in ["--seed", "--json", "--help"] {
             assert!(load_help().contains(flag), "{flag} is not explained");
         }
+    }
+
+    #[test]
+    fn soak_takes_its_flags_and_defaults_to_a_minute() {
+        let soak = |args: &[&str]| match parse_strs(args) {
+            Ok(Command::Soak(a)) => a,
+            other => panic!("{args:?} gave {other:?}"),
+        };
+        let d = soak(&["soak"]);
+        assert_eq!(d.duration, Duration::from_secs(60));
+        assert_eq!(
+            (d.clients, d.mix, d.shards, d.seed, d.client_nice),
+            (50, Mix::default(), None, 1, DEFAULT_CLIENT_NICE)
+        );
+        let a = soak(&[
+            "soak",
+            "--duration=10s",
+            "--clients",
+            "8",
+            "--shards=2",
+            "--seed",
+            "7",
+            "--mix",
+            "place_bid=1",
+            "--client-nice=0",
+        ]);
+        assert_eq!(a.duration, Duration::from_secs(10));
+        assert_eq!(
+            (a.clients, a.shards, a.seed, a.client_nice),
+            (8, Some(2), 7, 0)
+        );
+        assert_eq!(a.mix, Mix::parse("place_bid=1").unwrap());
+        assert_eq!(parse_strs(&["soak", "--help"]), Ok(Command::SoakHelp));
+        assert_eq!(parse_strs(&["soak", "-h"]), Ok(Command::SoakHelp));
+        for flag in ["--ops", "--preset", "--json"] {
+            assert_eq!(
+                parse_strs(&["soak", flag, "1"]),
+                Err(UsageError::UnknownFlag(flag.into()))
+            );
+        }
+        assert!(help().contains("mabeam soak"));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use mabeam::auctions::{AuctionError, AuctionId, AuctionKind, AuctionSpec, Bid};
 use mabeam::pricing::PricingInput;
-use mabeam::{Engine, Error, Mode, Ticket};
+use mabeam::{EngineHandle, Error, Mode, Ticket};
 
 use super::args::RunLength;
 use super::histogram::Histogram;
@@ -174,8 +174,9 @@ pub struct ClientReport {
 
 /// What every client of a run shares.
 pub struct RunShared<'a> {
-    /// The engine under test.
-    pub engine: &'a Engine,
+    /// The engine under test (a handle, so the soak can shut the engine down while
+    /// the clients run).
+    pub engine: &'a EngineHandle,
     /// The operation mix.
     pub mix: Mix,
     /// How long each client runs.
@@ -186,6 +187,10 @@ pub struct RunShared<'a> {
     pub pricing: &'a [PricingInput],
     /// Every client and the coordinator wait here, so they all start together.
     pub start: &'a Barrier,
+    /// `None` (the load tool): auctions have no deadline and stay open. `Some(ns)` (the
+    /// soak): each auction's deadline is `ns` after its create on the engine's clock,
+    /// so it ends, is retained and evicted, and memory stays bounded.
+    pub auction_ttl: Option<u64>,
 }
 
 /// One of the client's recent auctions and the least amount its rule accepts next.
@@ -215,7 +220,8 @@ struct Client<'a> {
     report: ClientReport,
 }
 
-/// Runs client `index` to the end of the run. `first_auction` was created for it
+/// Runs client `index` to the end of the run, or until the engine shuts down (the
+/// soak's end). `first_auction` was created for it
 /// before the clock started, so it can bid from its first operation. `progress` gets
 /// the client's completed operation count now and then.
 pub fn run_client(
@@ -273,7 +279,7 @@ pub fn run_client(
         if done % PROGRESS_EVERY == 0 {
             progress.store(done, Ordering::Relaxed);
         }
-        if deadline.is_some_and(|d| ended >= d) {
+        if deadline.is_some_and(|d| ended >= d) || shared.engine.is_shut_down() {
             break;
         }
     }
@@ -299,7 +305,10 @@ impl Client<'_> {
     /// Sends a create; waits for the oldest create's answer if more than
     /// [`CREATES_IN_FLIGHT`] are pending. Returns when the client is done with it.
     fn create(&mut self) -> Instant {
-        let spec = auction_spec(self.index, self.rng.below(CATEGORIES));
+        let mut spec = auction_spec(self.index, self.rng.below(CATEGORIES));
+        if let Some(ttl) = self.shared.auction_ttl {
+            spec.deadline = Some(self.shared.engine.clock().now().saturating_add(ttl));
+        }
         let sent = Instant::now();
         let ticket = self.shared.engine.auctions().create(spec);
         self.pending.push_back(PendingCreate { ticket, sent });

@@ -6,7 +6,8 @@
 //! Modules: [`args`] (command line), [`mix`] (operation weights), [`rng`] (the clients'
 //! deterministic generator), [`client`] (one client thread), [`runner`] (one preset:
 //! setup, run, flush, check), [`histogram`] (bounded latency histogram), [`progress`]
-//! (the stderr bar), [`report`] (table and JSON), [`json`] (the JSON writer).
+//! (the stderr bar), [`report`] (table and JSON), [`json`] (the JSON writer); [`soak`] is
+//! `mabeam soak`, the same clients with injected faults.
 
 pub mod args;
 pub mod client;
@@ -17,6 +18,7 @@ pub mod progress;
 pub mod report;
 pub mod rng;
 pub mod runner;
+pub mod soak;
 
 use std::process::ExitCode;
 

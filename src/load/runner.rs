@@ -7,10 +7,10 @@ use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use crossbeam::utils::CachePadded;
-use mabeam::auctions::{AuctionFilter, BookLimits};
+use mabeam::auctions::{AuctionFilter, AuctionId, BookLimits};
 use mabeam::market::MarketUpdate;
 use mabeam::pricing::PricingInput;
-use mabeam::{Config, Engine, StartError};
+use mabeam::{Config, Engine, EngineHandle, StartError};
 
 use super::args::{LoadArgs, Preset, RunLength};
 use super::client::{auction_spec, run_client, ClientReport, Failure, Failures, RunShared};
@@ -201,18 +201,21 @@ pub fn pricing_inputs() -> Vec<PricingInput> {
         .collect()
 }
 
-/// Runs `preset` with `args`; `progress` draws the progress bar (or nothing).
-pub fn run_preset(
-    preset: Preset,
-    args: &LoadArgs,
-    progress: &Progress,
-) -> Result<RunResult, RunError> {
-    let engine = Engine::start(config(preset, args)).map_err(RunError::Start)?;
-    let shards = engine.shards();
-    let flush_commands = 2 * shards as u64;
-    let mut sent = 0u64;
+/// What [`setup`] made.
+pub struct Setup {
+    /// The pricing inputs, calculated and cached.
+    pub inputs: Vec<PricingInput>,
+    /// One open auction per client, by client index.
+    pub first_auctions: Vec<AuctionId>,
+    /// Commands it sent (each applied before it returned), the final flush included.
+    pub commands: u64,
+}
 
-    // Setup, before the clock: every read's key exists, every client has an auction.
+/// Sets up `engine` before the clock starts: every read's key exists (the 16 market
+/// categories and pricing inputs), every one of `clients` clients has an auction of
+/// its own, and everything is applied (flushed).
+pub fn setup(engine: &EngineHandle, clients: usize) -> Result<Setup, RunError> {
+    let mut sent = 0u64;
     for key in 0..CATEGORIES {
         let update = MarketUpdate {
             key,
@@ -227,15 +230,36 @@ pub fn run_preset(
         answered("pricing setup", engine.pricing().calculate(input).wait())?;
         sent += 1;
     }
-    let mut first_auctions = Vec::with_capacity(args.clients);
-    for client in 0..args.clients {
+    let mut first_auctions = Vec::with_capacity(clients);
+    for client in 0..clients {
         let spec = auction_spec(client, client as u64 % CATEGORIES);
         let id = answered("auction setup", engine.auctions().create(spec).wait())?;
         first_auctions.push(id);
         sent += 1;
     }
     step("setup flush", engine.flush())?;
-    sent += flush_commands;
+    sent += 2 * engine.shards() as u64;
+    Ok(Setup {
+        inputs,
+        first_auctions,
+        commands: sent,
+    })
+}
+
+/// Runs `preset` with `args`; `progress` draws the progress bar (or nothing).
+pub fn run_preset(
+    preset: Preset,
+    args: &LoadArgs,
+    progress: &Progress,
+) -> Result<RunResult, RunError> {
+    let engine = Engine::start(config(preset, args)).map_err(RunError::Start)?;
+    let shards = engine.shards();
+    let flush_commands = 2 * shards as u64;
+    let Setup {
+        inputs,
+        first_auctions,
+        commands: mut sent,
+    } = setup(&engine, args.clients)?;
 
     let barrier = Barrier::new(args.clients + 1);
     let shared = RunShared {
@@ -245,6 +269,7 @@ pub fn run_preset(
         seed: args.seed,
         pricing: &inputs,
         start: &barrier,
+        auction_ttl: None,
     };
     let counters: Vec<CachePadded<AtomicU64>> = (0..args.clients)
         .map(|_| CachePadded::new(AtomicU64::new(0)))
@@ -346,7 +371,7 @@ pub fn run_preset(
 /// Sets the calling thread's nice value to `nice` (Linux: nice values are per thread).
 /// Best effort: raising one's own nice value needs no privilege; where it fails the
 /// client runs at its inherited priority.
-fn lower_priority(nice: u8) {
+pub fn lower_priority(nice: u8) {
     if nice == 0 {
         return;
     }

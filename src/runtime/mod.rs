@@ -353,6 +353,16 @@ impl<C: Send + 'static> Runtime<C> {
             .collect()
     }
 
+    /// Each shard's counters now (applied, forwarded, panics, batches, died).
+    pub(crate) fn reports(&self) -> Vec<ShardReport> {
+        self.shared
+            .ports
+            .iter()
+            .enumerate()
+            .map(|(i, p)| p.stats.report(i))
+            .collect()
+    }
+
     /// Stops the shards: closes every mailbox (later sends get `ShutDown`; senders
     /// waiting for room are woken and refused), lets each shard apply everything it had
     /// accepted, waits until everything those commands sent between shards is applied

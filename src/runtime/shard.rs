@@ -154,6 +154,8 @@ pub(crate) struct ShardLoop<S: ShardState> {
     host_weight: u64,
     /// Lane messages taken and not yet counted consumed (non-zero only inside a batch).
     lane_msgs: u64,
+    /// Forwarded messages applied in this batch (from lanes or to itself).
+    forwarded: u64,
     host_done: bool,
     lane_cursor: usize,
     /// The estimated nanoseconds a command costs, batch overhead included (see
@@ -191,6 +193,7 @@ impl<S: ShardState> ShardLoop<S> {
             held: Vec::new(),
             host_weight: 0,
             lane_msgs: 0,
+            forwarded: 0,
             host_done: false,
             lane_cursor: 0,
             cost_ns: Pace::INITIAL_COST_NS,
@@ -279,7 +282,12 @@ impl<S: ShardState> ShardLoop<S> {
         let mut items = std::mem::take(&mut self.items);
         for item in items.drain(..) {
             match item {
-                Item::Lane(cmd) | Item::Host(Envelope::One(cmd)) => {
+                Item::Lane(cmd) => {
+                    applied += 1;
+                    self.forwarded += 1;
+                    panics += self.apply(cmd);
+                }
+                Item::Host(Envelope::One(cmd)) => {
                     applied += 1;
                     panics += self.apply(cmd);
                 }
@@ -315,7 +323,8 @@ impl<S: ShardState> ShardLoop<S> {
         port.mailbox.release(std::mem::take(&mut self.host_weight));
         // Counted before answering, so a caller that got its answer sees its command in
         // the counters.
-        port.stats.batch(applied, panics);
+        port.stats
+            .batch(applied, std::mem::take(&mut self.forwarded), panics);
         if self.overflow_len == 0 {
             self.answer_held();
             for answer in self.ctx.answers.drain(..) {
@@ -391,6 +400,7 @@ impl<S: ShardState> ShardLoop<S> {
             for (target, cmd) in outbox {
                 if target == self.index {
                     *applied += 1;
+                    self.forwarded += 1;
                     *panics += self.apply(cmd);
                 } else {
                     self.overflow[target].push_back(cmd);

@@ -16,17 +16,22 @@ pub(crate) struct ShardStats {
 #[derive(Debug, Default)]
 struct Counters {
     applied: AtomicU64,
+    forwarded: AtomicU64,
     panics: AtomicU64,
     batches: AtomicU64,
     died: AtomicBool,
 }
 
 impl ShardStats {
-    /// Counts a batch of `applied` commands, `panics` of which panicked.
+    /// Counts a batch of `applied` commands, `forwarded` of which came from shards
+    /// (this one included) and `panics` of which panicked.
     #[inline]
-    pub(crate) fn batch(&self, applied: u64, panics: u64) {
+    pub(crate) fn batch(&self, applied: u64, forwarded: u64, panics: u64) {
         let c = &self.counters;
         c.applied.fetch_add(applied, Ordering::Relaxed);
+        if forwarded > 0 {
+            c.forwarded.fetch_add(forwarded, Ordering::Relaxed);
+        }
         c.batches.fetch_add(1, Ordering::Relaxed);
         if panics > 0 {
             c.panics.fetch_add(panics, Ordering::Relaxed);
@@ -49,6 +54,7 @@ impl ShardStats {
         ShardReport {
             shard,
             applied: c.applied.load(Ordering::Relaxed),
+            forwarded: c.forwarded.load(Ordering::Relaxed),
             panics: c.panics.load(Ordering::Relaxed),
             batches: c.batches.load(Ordering::Relaxed),
             died: c.died.load(Ordering::Relaxed),
@@ -56,13 +62,18 @@ impl ShardStats {
     }
 }
 
-/// What one shard did, reported by [`Engine::shutdown`](crate::Engine::shutdown).
+/// What one shard did, reported by [`Engine::shutdown`](crate::Engine::shutdown) (and,
+/// while it runs, by [`EngineHandle::shard_reports`](crate::EngineHandle::shard_reports)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ShardReport {
     /// Shard index.
     pub shard: usize,
     /// Commands applied (each command of a batch counts, and each flush).
     pub applied: u64,
+    /// Of `applied`, the messages shards sent each other (a sale's market feed; a
+    /// shard's message to itself counts too): `applied - forwarded` is what the hosts
+    /// sent.
+    pub forwarded: u64,
     /// Commands whose handler panicked (each failed its own ticket only).
     pub panics: u64,
     /// Batches the shard ran.
