@@ -5,7 +5,8 @@
 //! message (in [`Mode::Centralized`](crate::Mode::Centralized) they are round trips, as
 //! in the original GenServer).
 //!
-//! Bounds: names are 1 to [`MAX_NAME_LEN`] bytes; at most [`MAX_CAPABILITIES`] distinct
+//! Bounds: names are 1 to [`MAX_NAME_LEN`] bytes of UTF-8 without control characters
+//! ([`Name::new`] has the rule; capability names follow it too); at most [`MAX_CAPABILITIES`] distinct
 //! capability names per engine; at most `Config::registry_capacity` entries per shard.
 //!
 //! A lease's release (by [`Lease::release`] or by dropping the lease) goes to the shard
@@ -108,7 +109,7 @@ pub(crate) fn apply(registry: &mut RegistryShard, cmd: RegistryCommand, ctx: &mu
 /// Metadata as a host gives it, with capability names (interned on registration).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct MetadataSpec {
-    /// Capability names, each 1 to [`MAX_NAME_LEN`] bytes.
+    /// Capability names, each following the name rule of [`Name::new`].
     pub capabilities: Vec<String>,
     /// Health.
     pub health: Health,
@@ -218,11 +219,8 @@ impl<'e> Registry<'e> {
     fn resolve(&self, spec: &MetadataSpec) -> Result<Metadata, RegistryError> {
         // Every name is checked before any is interned: interned names are never freed,
         // so a refused call must not spend the engine's MAX_CAPABILITIES slots.
-        if spec
-            .capabilities
-            .iter()
-            .any(|c| c.is_empty() || c.len() > MAX_NAME_LEN)
-        {
+        // Capability names follow the registry's name rule (see `Name::new`).
+        if spec.capabilities.iter().any(|c| Name::new(c).is_err()) {
             return Err(RegistryError::InvalidCapability);
         }
         let mut capabilities = CapabilitySet::EMPTY;
@@ -245,7 +243,10 @@ impl<'e> Registry<'e> {
     /// Registers `name` for `handle`. The returned [`Lease`] is the only way to change or
     /// remove the entry; dropping it removes the entry (the original's `:DOWN` monitor).
     ///
-    /// Errors: `InvalidName`, `InvalidCapability`, `TooManyCapabilities`,
+    /// `name` must follow the name rule of [`Name::new`]:
+    /// 1 to 64 bytes of UTF-8, no control characters, spaces allowed.
+    ///
+    /// Errors: `InvalidName`, `ControlCharacter`, `InvalidCapability`, `TooManyCapabilities`,
     /// `AlreadyRegistered`, `Full`, `KeyCollision`, or `Engine(Busy | ShutDown)`.
     pub fn register(
         &self,

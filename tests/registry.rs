@@ -310,3 +310,58 @@ fn after_shutdown_every_call_is_refused() {
     );
     drop(lease); // nothing left to remove, and no hang
 }
+
+/// The name rule: 1 to 64 bytes of UTF-8 with no control character (`char::is_control`:
+/// C0, DEL, C1). Spaces and other non-control whitespace are allowed; tab, newline and
+/// carriage return are control characters and refused. Capability names follow the same rule.
+#[test]
+fn names_with_control_characters_are_refused() {
+    let engine = common::engine(2);
+    let reg = engine.registry();
+    let accepted = [
+        "a",
+        "worker 1",
+        "a.b-c_d",
+        "é",
+        "\u{3000}wide space",
+        "ab\u{a0}c",
+    ];
+    for (i, name) in accepted.iter().enumerate() {
+        let lease = reg
+            .register(name, i as u64, &MetadataSpec::default())
+            .unwrap_or_else(|e| panic!("{name:?} refused: {e}"));
+        assert_eq!(reg.lookup(name).unwrap().unwrap().handle, i as u64);
+        drop(lease);
+        let cap = reg.register("holder", 1, &MetadataSpec::with_capabilities(&[name]));
+        assert!(cap.is_ok(), "capability {name:?} refused: {cap:?}");
+    }
+    let refused: [(&str, usize); 7] = [
+        ("a\0b\n c", 1),
+        ("\n", 0),
+        ("tab\there", 3),
+        ("cr\r", 2),
+        ("del\u{7f}", 3),
+        ("c1\u{85}", 2),
+        ("é\u{1b}[0m", 2),
+    ];
+    for (name, at) in refused {
+        assert_eq!(
+            reg.register(name, 1, &MetadataSpec::default()).unwrap_err(),
+            RegistryError::ControlCharacter { at },
+            "name {name:?}"
+        );
+        assert_eq!(
+            reg.lookup(name).unwrap_err(),
+            RegistryError::ControlCharacter { at },
+            "lookup {name:?}"
+        );
+        assert_eq!(
+            reg.register("x", 1, &MetadataSpec::with_capabilities(&[name]))
+                .unwrap_err(),
+            RegistryError::InvalidCapability,
+            "capability {name:?}"
+        );
+    }
+    engine.flush().unwrap();
+    assert_eq!(reg.count().unwrap(), 0);
+}

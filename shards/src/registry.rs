@@ -46,6 +46,12 @@ pub enum RegistryError {
         /// Length of the refused name in bytes.
         len: usize,
     },
+    /// The name holds a control character (`char::is_control`: C0 including tab, newline
+    /// and NUL, DEL, or C1) at byte offset `at`; see [`Name::new`] for the rule.
+    ControlCharacter {
+        /// Byte offset of the first control character.
+        at: usize,
+    },
     /// Another lease holds this name.
     AlreadyRegistered,
     /// No entry has this name.
@@ -59,7 +65,8 @@ pub enum RegistryError {
     },
     /// More than [`MAX_CAPABILITIES`] distinct capability names were used engine-wide.
     TooManyCapabilities,
-    /// A capability name is empty or longer than [`MAX_NAME_LEN`] bytes.
+    /// A capability name breaks the name rule of [`Name::new`]: it is empty, longer than
+    /// [`MAX_NAME_LEN`] bytes, or holds a control character.
     InvalidCapability,
     /// The name's 64-bit key equals the key of a different registered name
     /// (probability about n²/2⁶⁵ for n names).
@@ -74,6 +81,10 @@ impl fmt::Display for RegistryError {
             Self::InvalidName { len } => write!(
                 f,
                 "invalid name: {len} bytes, names must be 1 to {MAX_NAME_LEN} bytes of UTF-8"
+            ),
+            Self::ControlCharacter { at } => write!(
+                f,
+                "invalid name: control character at byte {at}, names must not hold control characters"
             ),
             Self::AlreadyRegistered => f.write_str("name already registered"),
             Self::NotFound => f.write_str("no entry with this name"),
@@ -103,7 +114,8 @@ impl From<crate::Error> for RegistryError {
     }
 }
 
-/// A validated registry name: 1 to [`MAX_NAME_LEN`] bytes of UTF-8, stored inline.
+/// A validated registry name: 1 to [`MAX_NAME_LEN`] bytes of UTF-8 without control
+/// characters (the rule is on [`Name::new`]), stored inline.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Name {
     len: u8,
@@ -111,18 +123,26 @@ pub struct Name {
 }
 
 impl Name {
-    /// Validates `name`.
+    /// Validates `name` against the name rule: 1 to [`MAX_NAME_LEN`] bytes of UTF-8
+    /// (else [`RegistryError::InvalidName`]) with no control character (`char::is_control`:
+    /// C0 including NUL, tab, newline and carriage return, DEL, and C1; else
+    /// [`RegistryError::ControlCharacter`]). Spaces and other non-control whitespace are
+    /// allowed. Capability names follow the same rule.
     ///
     /// ```
     /// use mabeam_shards::registry::{Name, RegistryError};
     /// assert_eq!(Name::new("worker-1").unwrap().as_str(), "worker-1");
     /// assert_eq!(Name::new(""), Err(RegistryError::InvalidName { len: 0 }));
+    /// assert_eq!(Name::new("a\0b"), Err(RegistryError::ControlCharacter { at: 1 }));
     /// ```
     #[inline]
     pub fn new(name: &str) -> Result<Self, RegistryError> {
         let len = name.len();
         if len == 0 || len > MAX_NAME_LEN {
             return Err(RegistryError::InvalidName { len });
+        }
+        if let Some((at, _)) = name.char_indices().find(|(_, c)| c.is_control()) {
+            return Err(RegistryError::ControlCharacter { at });
         }
         let mut bytes = [0u8; MAX_NAME_LEN];
         bytes[..len].copy_from_slice(name.as_bytes());
