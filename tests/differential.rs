@@ -7,7 +7,9 @@
 //! (steps per case, default 300); `MABEAM_DIFF_SEED` replays one seed. A failure prints
 //! the seed, the shape and the failing step.
 //!
-//! Coverage so far: agents. Registry, auctions, market, coordination, barriers and
+//! Coverage so far: agents (update, acked update, remove, get, count) and the registry
+//! (register, duplicate refusal, release through the lease, lookup, count). Auctions,
+//! market, coordination, barriers and
 //! events are still to be added (see the branch report).
 
 mod common;
@@ -16,6 +18,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use mabeam::agents::{AgentError, AgentSnapshot, AgentState, AgentStatus};
+use mabeam::registry::{Lease, MetadataSpec, RegistryError};
 use mabeam::{Clock, Config, Engine, ManualClock};
 
 /// splitmix64: small, seedable, no external crate.
@@ -107,8 +110,61 @@ fn run_case(seed: u64, shape: Shape, steps: usize) {
     let mut model = AgentsModel::default();
     let mut rng = Rng(seed);
     let mut now = 1_000u64;
+    let registry = engine.registry();
+    // Reference model of the registry: name -> handle; the leases the test holds.
+    let mut names: HashMap<u64, u64> = HashMap::new();
+    let mut leases: HashMap<u64, Lease> = HashMap::new();
     for step in 0..steps {
         let ctx = |what: &str| format!("seed {seed:#x} shape {shape:?} step {step}: {what}");
+        if rng.below(3) == 0 {
+            let n = rng.below(24);
+            let name = format!("agent.{n}");
+            match rng.below(4) {
+                0 | 1 => {
+                    let handle = rng.next();
+                    let got = registry.register(&name, handle, &MetadataSpec::default());
+                    if let std::collections::hash_map::Entry::Vacant(slot) = names.entry(n) {
+                        let lease = got.unwrap_or_else(|e| {
+                            panic!("{}", ctx(&format!("register {name}: {e:?}")))
+                        });
+                        slot.insert(handle);
+                        leases.insert(n, lease);
+                    } else {
+                        assert_eq!(
+                            got.err(),
+                            Some(RegistryError::AlreadyRegistered),
+                            "{}",
+                            ctx(&format!("duplicate register {name}"))
+                        );
+                    }
+                }
+                2 => {
+                    if let Some(lease) = leases.remove(&n) {
+                        lease.release().unwrap_or_else(|e| {
+                            panic!("{}", ctx(&format!("release {name}: {e:?}")))
+                        });
+                        names.remove(&n);
+                    }
+                }
+                _ => {
+                    engine.flush().unwrap();
+                    let got = registry.lookup(&name).map(|e| e.map(|e| e.handle));
+                    assert_eq!(
+                        got,
+                        Ok(names.get(&n).copied()),
+                        "{}",
+                        ctx(&format!("lookup {name}"))
+                    );
+                    assert_eq!(
+                        registry.count(),
+                        Ok(names.len()),
+                        "{}",
+                        ctx("registry count")
+                    );
+                }
+            }
+            continue;
+        }
         match rng.below(8) {
             0 | 1 => {
                 let id = rng.below(AGENT_IDS);
