@@ -3,12 +3,17 @@
 //! slot's write), and two appenders racing on names get distinct ids, each name once.
 //!
 //! Weakening check (done for real, then restored): with the publishing
-//! `len.store(id + 1, Release)` in `Interner::intern` made `Relaxed`, loom fails
-//! `racing_appenders_get_distinct_ids_once` and `the_same_name_is_interned_once` with
-//! "Causality violation: Concurrent read and write accesses" on a slot's `UnsafeCell`: the
-//! second appender's lock-free `get` reads slot 0 after seeing `len == 1`, unordered with
-//! the first appender's write. (`a_reader_sees_published_names_whole` kept passing under
-//! that weakening; the two appender models are the ones that catch it.)
+//! `len.store(id + 1, Release)` in `Interner::intern` made `Relaxed`, loom fails all three
+//! models with "Causality violation: Concurrent read and write accesses" on a slot's
+//! `UnsafeCell`: in the reader model the reader's `name(0)` reads slot 0 after seeing
+//! `len == 1`, unordered with the appender's write; in the appender models the second
+//! appender's lock-free `get` does the same.
+//!
+//! The reader model used to spawn the appender and read on the main thread. Loom then
+//! explored exactly one execution (a spawned thread whose first access is a load ends
+//! loom's exploration early, a known loom issue), so it passed under the weakening too.
+//! It now spawns the reader and appends on the main thread, and counts the executions
+//! loom explores: the test fails if there is only one.
 #![cfg(mabeam_loom)]
 
 use loom::sync::Arc;
@@ -16,25 +21,36 @@ use loom::thread;
 use mabeam_loom_tests::model;
 use mabeam_shards::interner::Interner;
 
+/// Executions explored by `a_reader_sees_published_names_whole` (a plain std atomic:
+/// it counts across loom's executions and is not part of the model).
+static READER_EXECUTIONS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 #[test]
 fn a_reader_sees_published_names_whole() {
+    use std::sync::atomic::Ordering;
     model(3, || {
+        READER_EXECUTIONS.fetch_add(1, Ordering::Relaxed);
         let interner = Arc::new(Interner::new(2));
-        let appender = {
+        let reader = {
             let interner = Arc::clone(&interner);
             thread::spawn(move || {
-                assert_eq!(interner.intern("plan"), Some(0));
+                if let Some(name) = interner.name(0) {
+                    assert_eq!(name, "plan");
+                }
+                if let Some(id) = interner.get("plan") {
+                    assert_eq!(id, 0);
+                }
             })
         };
-        if let Some(name) = interner.name(0) {
-            assert_eq!(name, "plan");
-        }
-        if let Some(id) = interner.get("plan") {
-            assert_eq!(id, 0);
-        }
-        appender.join().expect("appender panicked");
+        assert_eq!(interner.intern("plan"), Some(0));
+        reader.join().expect("reader panicked");
         assert_eq!(interner.name(0), Some("plan"));
     });
+    let explored = READER_EXECUTIONS.load(Ordering::Relaxed);
+    assert!(
+        explored > 1,
+        "loom explored {explored} execution(s): the model checks no interleaving"
+    );
 }
 
 #[test]
