@@ -1,6 +1,7 @@
 //! Loom models of [`BarrierCell`]: no lost wakeup (2 and 3 threads), reuse across
 //! generations with the barrier's happens-before edge, a timeout's rollback racing the
-//! last arrival, and shutdown waking a parked waiter.
+//! last arrival, shutdown waking a parked waiter, two wakers (the last arrival and
+//! shutdown) racing for one waiter, and more threads than parties.
 //!
 //! Every model uses `spin = 0` so waiters go straight to registering and parking: that is
 //! where a lost wakeup would hide. Loom cannot run `park_timeout`, so the timeout model
@@ -38,6 +39,12 @@
 //!   flag store and the registry scan (the store itself stayed `SeqCst`). Loom failed with
 //!   `deadlock; threads = [(Id(0), Blocked), (Id(1), Blocked)]`: the waiter re-checked the
 //!   flag too early and parked after the scan missed its slot.
+//! - `the_last_arrival_and_shutdown_race_to_wake_a_waiter`: removed `shutdown`'s fence as
+//!   above. Loom failed it with a deadlock (the waiter parked after shutdown's scan).
+//!   It passes with the leader's fence removed: with one waiter, either waker suffices.
+//! - `more_threads_than_parties_make_whole_generations`: removed the leader's fence after
+//!   its completion bump. Loom failed it with a deadlock (a waiter of the first
+//!   generation parked after the leader's scan).
 #![cfg(mabeam_loom)]
 
 use loom::sync::atomic::{AtomicUsize, Ordering};
@@ -165,5 +172,86 @@ fn shutdown_wakes_a_parked_waiter() {
             Err(BarrierWaitError::ShutDown)
         );
         assert_eq!(barrier.wait(0), Err(BarrierWaitError::ShutDown));
+    });
+}
+
+/// Two wakers at once: the last arrival (the leader, releasing the generation) and
+/// `shutdown` race to wake the same parked waiter. Neither may lose the wake-up or wake a
+/// slot twice into a wrong state, and the waiter gets `Ok` only if the leader completed
+/// its generation.
+#[test]
+fn the_last_arrival_and_shutdown_race_to_wake_a_waiter() {
+    model(2, || {
+        let barrier = cell(2);
+        let first = {
+            let barrier = Arc::clone(&barrier);
+            thread::spawn(move || barrier.wait(0))
+        };
+        let second = {
+            let barrier = Arc::clone(&barrier);
+            thread::spawn(move || barrier.wait(0))
+        };
+        barrier.shutdown();
+        let a = first.join().expect("no panic");
+        let b = second.join().expect("no panic");
+        for r in [&a, &b] {
+            assert!(
+                matches!(r, Ok(_) | Err(BarrierWaitError::ShutDown)),
+                "{r:?}"
+            );
+        }
+        // Either thread may be the one that parks. A waiter (non-leader) returns `Ok` only
+        // for a completed generation, and only the last arrival, the leader, completes
+        // one. The converse does not hold, and loom finds it: the waiter sees the
+        // shutdown flag before the completion and returns `ShutDown`, then the last
+        // arrival (which read the flag before it was set) completes the generation with
+        // the waiter's arrival counted. That is the documented rule ("every waiter whose
+        // generation has not completed returns ShutDown", as the waiter observed it).
+        let oks: Vec<Arrival> = [a, b].into_iter().filter_map(Result::ok).collect();
+        let leaders = oks.iter().filter(|x| x.is_leader).count();
+        assert!(leaders <= 1, "one leader per generation");
+        if oks.iter().any(|x| !x.is_leader) {
+            assert_eq!(
+                leaders, 1,
+                "a waiter was released by a generation nobody completed"
+            );
+        }
+        if leaders == 1 {
+            assert_eq!(barrier.generation(), 1, "the leader completed generation 0");
+        }
+        assert_eq!(barrier.wait(0), Err(BarrierWaitError::ShutDown));
+    });
+}
+
+/// More threads than parties: four arrivals at a 2-party barrier make exactly two
+/// generations, each with one leader, and no arrival is left waiting or counted.
+#[test]
+fn more_threads_than_parties_make_whole_generations() {
+    model(1, || {
+        let barrier = cell(2);
+        let threads: Vec<_> = (0..3)
+            .map(|_| {
+                let barrier = Arc::clone(&barrier);
+                thread::spawn(move || barrier.wait(0))
+            })
+            .collect();
+        let mut arrivals = vec![barrier.wait(0).expect("no shutdown")];
+        for t in threads {
+            arrivals.push(t.join().expect("no panic").expect("no shutdown"));
+        }
+        for generation in 0..2 {
+            let of_it: Vec<&Arrival> = arrivals
+                .iter()
+                .filter(|a| a.generation == generation)
+                .collect();
+            assert_eq!(of_it.len(), 2, "generation {generation} has both parties");
+            assert_eq!(
+                of_it.iter().filter(|a| a.is_leader).count(),
+                1,
+                "generation {generation} has one leader"
+            );
+        }
+        assert_eq!(barrier.generation(), 2);
+        assert_eq!(barrier.waiting(), 0);
     });
 }
