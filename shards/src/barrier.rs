@@ -327,6 +327,11 @@ impl BarrierCell {
 
     /// Shuts the barrier down: every waiter whose generation has not completed returns
     /// [`BarrierWaitError::ShutDown`], and so does every later wait. Idempotent.
+    ///
+    /// Racing a last arrival, `ShutDown` does not mean the waiter's arrival was not
+    /// counted: a waiter that sees the shutdown first returns `ShutDown`, and the last
+    /// arrival, which read the flag before it was set, may still complete that
+    /// generation (and get `Ok` as its leader). `Ok` always means every party arrived.
     pub fn shutdown(&self) {
         self.shutdown.store(true, Ordering::SeqCst);
         // Pairs with the waiter's fence between registering and re-checking the flag.
