@@ -156,14 +156,21 @@ impl CoordinationShard {
                 let r = match self.sessions.get_mut(&id) {
                     None => Err(CoordinationError::UnknownSession { id }),
                     Some(session) => {
-                        // A response at or after the deadline finds the session expired.
+                        // A response at or after the deadline expires the session (before
+                        // the sweep does) and is refused as late. Completing may evict the
+                        // session (`retained = 0`), so the answer is taken first.
+                        let deadline = session.deadline();
                         if let Some(done) = session.expire_if_due(ctx.now) {
                             self.complete(id, done, ctx);
+                            ctx.reply(
+                                reply,
+                                Err(CoordinationError::DeadlinePassed {
+                                    deadline,
+                                    now: ctx.now,
+                                }),
+                            );
+                            return;
                         }
-                        let session = self
-                            .sessions
-                            .get_mut(&id)
-                            .expect("the session was found above and only eviction removes one");
                         let r = match choice {
                             None => session.acknowledge(agent, ctx.now),
                             Some(c) => session.vote(agent, c, ctx.now),
@@ -322,7 +329,8 @@ impl<'e> Coordination<'e> {
     }
 
     /// Agent `agent` acknowledges session `id` (all-acknowledge protocol). The ticket
-    /// resolves with the completion if this response completed the session.
+    /// resolves with the completion if this response completed the session. Refused
+    /// like [`vote`](Self::vote) (a late acknowledgement gets `DeadlinePassed`).
     pub fn acknowledge(
         &self,
         id: u64,
@@ -333,7 +341,11 @@ impl<'e> Coordination<'e> {
 
     /// Agent `agent` votes for `choice` in session `id`. Refused for an agent outside
     /// the session (`NotParticipant`), a second vote (`AlreadyResponded`), an unknown id
-    /// (`UnknownSession`) or an ended session (`Completed`).
+    /// (`UnknownSession`, also once an ended session is evicted, see
+    /// `Config::coordination.retained`), a vote at or after the deadline
+    /// (`DeadlinePassed`, whether or not the timer sweep already ended the session as
+    /// timed out; a late vote ends a still-collecting session as timed out) or a session
+    /// that ended before its deadline (`Completed`).
     pub fn vote(
         &self,
         id: u64,

@@ -149,10 +149,67 @@ fn a_deadline_expires_with_too_few_votes() {
         }
         other => panic!("unexpected payload {other:?}"),
     }
-    assert!(matches!(
+    // A late response after the sweep expired the session: the deadline passed.
+    assert_eq!(
         coord.vote(id, 12, 1).wait().unwrap(),
-        Err(CoordinationError::Completed { .. })
-    ));
+        Err(CoordinationError::DeadlinePassed {
+            deadline: 50_000,
+            now: 50_000
+        })
+    );
+}
+
+/// Issue 9, defect 3: with no ended sessions retained, a vote arriving after the deadline
+/// (before any sweep) expired and evicted the session, then panicked looking it up again
+/// (the call failed with `Internal`). Both orders of late response answer
+/// `DeadlinePassed`, and the session times out exactly once.
+#[test]
+fn a_late_vote_without_retention_is_refused_not_a_panic() {
+    let clock = mabeam::ManualClock::new(1_000);
+    let mut config = common::config(2);
+    config.clock = mabeam::Clock::Manual(clock.clone());
+    config.coordination.retained = 0;
+    let engine = Engine::start(config).unwrap();
+    let sub = engine
+        .events()
+        .subscribe("coordination.completed", 16)
+        .unwrap();
+    let coord = engine.coordination();
+    let id = coord
+        .initiate(&[1, 2, 3], Protocol::Majority, 50_000)
+        .unwrap();
+    assert_eq!(coord.vote(id, 1, 4).wait().unwrap(), Ok(None));
+    // No flush: the vote below is the first thing the shard sees after the deadline.
+    clock.set(60_000);
+    assert_eq!(
+        coord.vote(id, 2, 4).wait().unwrap(),
+        Err(CoordinationError::DeadlinePassed {
+            deadline: 50_000,
+            now: 60_000
+        })
+    );
+    let completed = sub.recv_timeout(LONG).unwrap();
+    match completed.payload {
+        Payload::CoordinationCompleted(c) => {
+            assert!(c.timed_out());
+            assert_eq!((c.responses, c.votes), (1, vec![(4, 1)]));
+        }
+        other => panic!("unexpected payload {other:?}"),
+    }
+    // Nothing is retained: the session is gone and later responses say so.
+    engine.flush().unwrap();
+    assert_eq!(coord.status(id).unwrap(), None);
+    assert_eq!(
+        coord.vote(id, 3, 4).wait().unwrap(),
+        Err(CoordinationError::UnknownSession { id })
+    );
+    // The shard still serves other sessions.
+    let next = coord
+        .initiate(&[1, 2, 3], Protocol::Majority, 100_000)
+        .unwrap();
+    assert_eq!(coord.vote(next, 1, 9).wait().unwrap(), Ok(None));
+    let done = coord.vote(next, 2, 9).wait().unwrap().unwrap().unwrap();
+    assert_eq!(done.decided, Some(9));
 }
 
 #[test]
