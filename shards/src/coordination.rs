@@ -259,6 +259,12 @@ pub enum CoordinationError {
         /// The id asked for.
         id: u64,
     },
+    /// A participant is not a registered agent: no published agent record when the
+    /// session was initiated. Raised by the engine, which creates nothing then.
+    UnknownAgent {
+        /// The first participant (in the order given) found unknown.
+        agent: u64,
+    },
     /// The engine already has its maximum of open sessions. Raised by the engine.
     TooManySessions {
         /// The bound that was hit.
@@ -272,6 +278,9 @@ impl fmt::Display for CoordinationError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::UnknownSession { id } => write!(f, "no coordination session {id}"),
+            Self::UnknownAgent { agent } => {
+                write!(f, "agent {agent} is not a registered agent")
+            }
             Self::TooManySessions { limit } => {
                 write!(f, "the engine already has {limit} open sessions")
             }
@@ -1131,6 +1140,10 @@ mod tests {
 
     #[test]
     fn errors_say_what_was_wrong() {
+        assert_eq!(
+            CoordinationError::UnknownAgent { agent: 8888 }.to_string(),
+            "agent 8888 is not a registered agent"
+        );
         assert_eq!(
             CoordinationError::NotParticipant { agent: 4 }.to_string(),
             "agent 4 is not a participant"
