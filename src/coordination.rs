@@ -335,8 +335,9 @@ impl<'e> Coordination<'e> {
                 Ok(Some(_)) => {}
                 Ok(None) => return Err(CoordinationError::UnknownAgent { agent }),
                 Err(AgentError::Engine(e)) => return Err(e.into()),
-                // `get` fails only with engine errors; any other is reported as unknown.
-                Err(_) => return Err(CoordinationError::UnknownAgent { agent }),
+                Err(AgentError::NotFound | AgentError::Full { .. }) => {
+                    return Err(Error::Internal("an agent read refused with a write error").into())
+                }
             }
         }
         Ok(())
