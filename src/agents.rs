@@ -53,8 +53,9 @@ pub(crate) fn apply(agents: &mut AgentShard, cmd: AgentCommand, ctx: &mut Servic
             ctx.reply(reply, r);
         }
         AgentCommand::JoinSession { id, session } => {
-            // A full agent shard leaves the agent out of the marking; the session itself
-            // goes on.
+            // `initiate` checked the agent was published; one removed since is not
+            // marked (a mark never creates an agent, `NotFound` is the only refusal) and
+            // the session itself goes on.
             let _ = agents.join_session(id, session, ctx.now);
         }
         AgentCommand::LeaveSession { id, session } => {

@@ -7,7 +7,22 @@
 //! shards, collects acknowledgements and votes from host code, and completes when the
 //! protocol decides, when it can no longer decide, or when the deadline passes. The
 //! completion is published as `coordination.completed` and in the session's status
-//! snapshot, and the participants' agents go back to idle.
+//! snapshot, and each participant's agent goes back to the status it had before (or was
+//! written during the session) once its last open session ends; an agent in overlapping
+//! sessions stays coordinating until all of them end.
+//!
+//! # Participants must be registered agents
+//!
+//! [`Coordination::initiate`] checks each participant on the calling thread, from the
+//! agents' published snapshots (no message, no shard waits on another), and refuses an
+//! unknown one with [`CoordinationError::UnknownAgent`], creating nothing. "Known" means
+//! published when `initiate` reads it: an agent written but not yet applied is unknown
+//! (call [`Engine::flush`](crate::EngineHandle::flush) after registering). Race with a
+//! concurrent removal: an agent removed after the check is still a participant (its votes
+//! count), but the mark that reaches its shard finds no agent and creates none, so it is
+//! simply not marked; an agent removed and written again while a session is open is not
+//! marked by that session, and the end of that session may end its marking by another
+//! one early (only a count of sessions is kept per agent).
 //!
 //! Bounds: at most `Config::coordination.max_open` sessions open engine-wide
 //! (`TooManySessions` beyond), and `Config::coordination.retained` ended sessions kept
@@ -25,7 +40,7 @@ pub use mabeam_shards::coordination::{
 };
 use mabeam_shards::table::{snapshot_table, TableReader, TableWriter};
 
-use crate::agents::AgentCommand;
+use crate::agents::{AgentCommand, AgentError, Agents};
 use crate::engine::{Inner, ServiceCtx};
 use crate::events::Payload;
 use crate::runtime::{shard_for, Reply, SendWait, Ticket};
@@ -156,14 +171,21 @@ impl CoordinationShard {
                 let r = match self.sessions.get_mut(&id) {
                     None => Err(CoordinationError::UnknownSession { id }),
                     Some(session) => {
-                        // A response at or after the deadline finds the session expired.
+                        // A response at or after the deadline expires the session (before
+                        // the sweep does) and is refused as late. Completing may evict the
+                        // session (`retained = 0`), so the answer is taken first.
+                        let deadline = session.deadline();
                         if let Some(done) = session.expire_if_due(ctx.now) {
                             self.complete(id, done, ctx);
+                            ctx.reply(
+                                reply,
+                                Err(CoordinationError::DeadlinePassed {
+                                    deadline,
+                                    now: ctx.now,
+                                }),
+                            );
+                            return;
                         }
-                        let session = self
-                            .sessions
-                            .get_mut(&id)
-                            .expect("the session was found above and only eviction removes one");
                         let r = match choice {
                             None => session.acknowledge(agent, ctx.now),
                             Some(c) => session.vote(agent, c, ctx.now),
@@ -261,7 +283,9 @@ impl<'e> Coordination<'e> {
     /// Starts a session among `agents` that must end by `deadline` (engine clock
     /// nanoseconds). Validates here and returns the id at once; the session starts on
     /// its shard asynchronously (a response sent after this returns is queued behind the
-    /// start, since both go to the same shard).
+    /// start, since both go to the same shard). Every participant must be a published
+    /// agent, else `UnknownAgent` naming the first one that is not, and nothing is
+    /// created (see the [module documentation](self) for the race with a removal).
     pub fn initiate(
         &self,
         agents: &[u64],
@@ -284,7 +308,9 @@ impl<'e> Coordination<'e> {
             protocol,
             deadline,
             self.inner.config.clock.now(),
-        ) {
+        )
+        .and_then(|s| self.check_agents(agents).map(|()| s))
+        {
             Ok(s) => s,
             Err(e) => {
                 shared.open.fetch_sub(1, Ordering::Relaxed);
@@ -299,6 +325,22 @@ impl<'e> Coordination<'e> {
             return Err(e.into());
         }
         Ok(id)
+    }
+
+    /// Refuses the first participant without a published agent record.
+    fn check_agents(&self, agents: &[u64]) -> Result<(), CoordinationError> {
+        let registry = Agents::new(self.inner);
+        for &agent in agents {
+            match registry.get(agent) {
+                Ok(Some(_)) => {}
+                Ok(None) => return Err(CoordinationError::UnknownAgent { agent }),
+                Err(AgentError::Engine(e)) => return Err(e.into()),
+                Err(AgentError::NotFound | AgentError::Full { .. }) => {
+                    return Err(Error::Internal("an agent read refused with a write error").into())
+                }
+            }
+        }
+        Ok(())
     }
 
     fn respond(
@@ -322,7 +364,8 @@ impl<'e> Coordination<'e> {
     }
 
     /// Agent `agent` acknowledges session `id` (all-acknowledge protocol). The ticket
-    /// resolves with the completion if this response completed the session.
+    /// resolves with the completion if this response completed the session. Refused
+    /// like [`vote`](Self::vote) (a late acknowledgement gets `DeadlinePassed`).
     pub fn acknowledge(
         &self,
         id: u64,
@@ -333,7 +376,11 @@ impl<'e> Coordination<'e> {
 
     /// Agent `agent` votes for `choice` in session `id`. Refused for an agent outside
     /// the session (`NotParticipant`), a second vote (`AlreadyResponded`), an unknown id
-    /// (`UnknownSession`) or an ended session (`Completed`).
+    /// (`UnknownSession`, also once an ended session is evicted, see
+    /// `Config::coordination.retained`), a vote at or after the deadline
+    /// (`DeadlinePassed`, whether or not the timer sweep already ended the session as
+    /// timed out; a late vote ends a still-collecting session as timed out) or a session
+    /// that ended before its deadline (`Completed`).
     pub fn vote(
         &self,
         id: u64,

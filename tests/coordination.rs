@@ -23,6 +23,99 @@ fn agents_on_both_shards(engine: &Engine, n: u64) -> Vec<u64> {
     ids
 }
 
+/// Registers idle agents `ids` and waits until they are published.
+fn register(engine: &Engine, ids: &[u64]) {
+    for &id in ids {
+        engine.agents().update(id, AgentState::default()).unwrap();
+    }
+    engine.flush().unwrap();
+}
+
+/// Issue 9, defect 6: a session among agents that were never registered was created and
+/// made agent records for them. It is refused, naming the first unknown agent, and
+/// creates nothing (no agent, no session, no open-session slot).
+#[test]
+fn a_session_among_unknown_agents_is_refused() {
+    let clock = mabeam::ManualClock::new(1_000);
+    let mut config = common::config(2);
+    config.clock = mabeam::Clock::Manual(clock);
+    config.coordination.max_open = 1;
+    let engine = Engine::start(config).unwrap();
+    let sub = engine.events().subscribe("coordination.**", 16).unwrap();
+    register(&engine, &[1]);
+    let coord = engine.coordination();
+    assert_eq!(
+        coord.initiate(&[8888, 9999], Protocol::Majority, 1_000_000),
+        Err(CoordinationError::UnknownAgent { agent: 8888 })
+    );
+    assert_eq!(
+        coord.initiate(&[1, 9999], Protocol::Majority, 1_000_000),
+        Err(CoordinationError::UnknownAgent { agent: 9999 })
+    );
+    engine.flush().unwrap();
+    assert_eq!(engine.agents().get(8888).unwrap(), None);
+    assert_eq!(engine.agents().get(9999).unwrap(), None);
+    assert_eq!(engine.agents().count().unwrap(), 1);
+    assert!(sub.try_recv().is_none(), "no session was initiated");
+    // The refusals gave their open-session slot back: the one slot is free.
+    let id = coord.initiate(&[1], Protocol::Majority, 1_000_000).unwrap();
+    assert!(coord.vote(id, 1, 3).wait().unwrap().unwrap().is_some());
+}
+
+/// Issue 9, defect 6: an agent goes back to the status it had before its sessions (it
+/// became `Idle`, losing `Busy`), and one in two overlapping sessions stays `Coordinating`
+/// until both end. The agents live on both shards of the engine.
+#[test]
+fn overlapping_sessions_restore_each_agents_status() {
+    let (engine, _clock) = common::manual_engine(2);
+    let agents = agents_on_both_shards(&engine, 4);
+    let busy = AgentState {
+        status: AgentStatus::Busy,
+        ..AgentState::default()
+    };
+    for &a in &agents[..2] {
+        engine.agents().update(a, busy).unwrap();
+    }
+    engine.flush().unwrap();
+    let coord = engine.coordination();
+    let first = coord
+        .initiate(&agents, Protocol::AllAcknowledge, 1_000_000)
+        .unwrap();
+    let second = coord
+        .initiate(&agents[1..3], Protocol::AllAcknowledge, 1_000_000)
+        .unwrap();
+    engine.flush().unwrap();
+    let status = |a: u64| engine.agents().get(a).unwrap().unwrap().state.status;
+    for &a in &agents {
+        assert_eq!(status(a), AgentStatus::Coordinating);
+    }
+    for &a in &agents {
+        coord.acknowledge(first, a).wait().unwrap().unwrap();
+    }
+    engine.flush().unwrap();
+    assert_eq!(status(agents[0]), AgentStatus::Busy, "back to busy");
+    assert_eq!(
+        status(agents[1]),
+        AgentStatus::Coordinating,
+        "still in second"
+    );
+    assert_eq!(
+        status(agents[2]),
+        AgentStatus::Coordinating,
+        "still in second"
+    );
+    assert_eq!(status(agents[3]), AgentStatus::Idle);
+    for &a in &agents[1..3] {
+        coord.acknowledge(second, a).wait().unwrap().unwrap();
+    }
+    engine.flush().unwrap();
+    assert_eq!(status(agents[1]), AgentStatus::Busy);
+    assert_eq!(status(agents[2]), AgentStatus::Idle);
+    for &a in &agents {
+        assert_eq!(engine.agents().get(a).unwrap().unwrap().coordination, None);
+    }
+}
+
 /// The original's test pattern: subscribe to `coordination.completed`, initiate, and
 /// receive the completion event.
 #[test]
@@ -80,6 +173,7 @@ fn completion_event_reaches_the_subscriber() {
 #[test]
 fn votes_are_checked() {
     let (engine, _clock) = common::manual_engine(2);
+    register(&engine, &[1, 2, 3]);
     let coord = engine.coordination();
     let id = coord
         .initiate(&[1, 2, 3], Protocol::Unanimous, 1_000_000)
@@ -122,6 +216,7 @@ fn votes_are_checked() {
 #[test]
 fn a_deadline_expires_with_too_few_votes() {
     let (engine, clock) = common::manual_engine(2);
+    register(&engine, &[10, 11, 12, 13]);
     let sub = engine.events().subscribe("coordination.*", 16).unwrap();
     let coord = engine.coordination();
     let id = coord
@@ -149,15 +244,74 @@ fn a_deadline_expires_with_too_few_votes() {
         }
         other => panic!("unexpected payload {other:?}"),
     }
-    assert!(matches!(
+    // A late response after the sweep expired the session: the deadline passed.
+    assert_eq!(
         coord.vote(id, 12, 1).wait().unwrap(),
-        Err(CoordinationError::Completed { .. })
-    ));
+        Err(CoordinationError::DeadlinePassed {
+            deadline: 50_000,
+            now: 50_000
+        })
+    );
+}
+
+/// Issue 9, defect 3: with no ended sessions retained, a vote arriving after the deadline
+/// (before any sweep) expired and evicted the session, then panicked looking it up again
+/// (the call failed with `Internal`). Both orders of late response answer
+/// `DeadlinePassed`, and the session times out exactly once.
+#[test]
+fn a_late_vote_without_retention_is_refused_not_a_panic() {
+    let clock = mabeam::ManualClock::new(1_000);
+    let mut config = common::config(2);
+    config.clock = mabeam::Clock::Manual(clock.clone());
+    config.coordination.retained = 0;
+    let engine = Engine::start(config).unwrap();
+    register(&engine, &[1, 2, 3]);
+    let sub = engine
+        .events()
+        .subscribe("coordination.completed", 16)
+        .unwrap();
+    let coord = engine.coordination();
+    let id = coord
+        .initiate(&[1, 2, 3], Protocol::Majority, 50_000)
+        .unwrap();
+    assert_eq!(coord.vote(id, 1, 4).wait().unwrap(), Ok(None));
+    // No flush: the vote below is the first thing the shard sees after the deadline.
+    clock.set(60_000);
+    assert_eq!(
+        coord.vote(id, 2, 4).wait().unwrap(),
+        Err(CoordinationError::DeadlinePassed {
+            deadline: 50_000,
+            now: 60_000
+        })
+    );
+    let completed = sub.recv_timeout(LONG).unwrap();
+    match completed.payload {
+        Payload::CoordinationCompleted(c) => {
+            assert!(c.timed_out());
+            assert_eq!((c.responses, c.votes), (1, vec![(4, 1)]));
+        }
+        other => panic!("unexpected payload {other:?}"),
+    }
+    // Nothing is retained: the session is gone and later responses say so.
+    engine.flush().unwrap();
+    assert_eq!(coord.status(id).unwrap(), None);
+    assert_eq!(
+        coord.vote(id, 3, 4).wait().unwrap(),
+        Err(CoordinationError::UnknownSession { id })
+    );
+    // The shard still serves other sessions.
+    let next = coord
+        .initiate(&[1, 2, 3], Protocol::Majority, 100_000)
+        .unwrap();
+    assert_eq!(coord.vote(next, 1, 9).wait().unwrap(), Ok(None));
+    let done = coord.vote(next, 2, 9).wait().unwrap().unwrap().unwrap();
+    assert_eq!(done.decided, Some(9));
 }
 
 #[test]
 fn all_acknowledge_completes() {
     let (engine, _clock) = common::manual_engine(2);
+    register(&engine, &[1, 2]);
     let coord = engine.coordination();
     let id = coord
         .initiate(&[1, 2], Protocol::AllAcknowledge, 1_000_000)

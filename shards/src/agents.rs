@@ -62,7 +62,9 @@ pub struct AgentSnapshot {
     pub id: u64,
     /// The last state written.
     pub state: AgentState,
-    /// The coordination session the agent takes part in, if any.
+    /// While the agent takes part in at least one coordination session, the one it
+    /// joined last (which may have ended if an earlier one is still open); `None` once it
+    /// is in none.
     pub coordination: Option<u64>,
     /// Number of writes applied to this agent (1 after the first update).
     pub version: u64,
@@ -151,6 +153,11 @@ pub fn lookup(reader: &TableReader<RECORD_WORDS>, id: u64) -> Option<AgentSnapsh
 struct Agent {
     snapshot: AgentSnapshot,
     dirty: bool,
+    /// Coordination sessions the agent is in (bounded by the engine's open sessions).
+    sessions: u32,
+    /// The status to go back to when the last session ends: the one before the first
+    /// session, or the last one written during the sessions.
+    saved: AgentStatus,
 }
 
 /// One shard's agents.
@@ -197,6 +204,8 @@ impl AgentShard {
                 updated_at: now,
             },
             dirty: false,
+            sessions: 0,
+            saved: AgentStatus::Idle,
         });
         if !agent.dirty {
             agent.dirty = true;
@@ -206,7 +215,8 @@ impl AgentShard {
     }
 
     /// Writes `state` for agent `id`, creating it if it is new. While the agent is in a
-    /// coordination session its status stays `Coordinating`.
+    /// coordination session its published status stays `Coordinating`, and the written
+    /// status is the one it goes back to when its last session ends.
     pub fn update(
         &mut self,
         id: u64,
@@ -216,7 +226,8 @@ impl AgentShard {
         let agent = self.entry(id, now)?;
         let s = &mut agent.snapshot;
         s.state = state;
-        if s.coordination.is_some() {
+        if agent.sessions > 0 {
+            agent.saved = state.status;
             s.state.status = AgentStatus::Coordinating;
         }
         s.version += 1;
@@ -224,14 +235,24 @@ impl AgentShard {
         Ok(*s)
     }
 
-    /// Marks agent `id` as taking part in `session` (creating it if it is new).
+    /// Marks agent `id` as taking part in `session`: its status becomes `Coordinating`
+    /// (the status it had is saved by the first of overlapping sessions). Refused with
+    /// [`AgentError::NotFound`] for an agent this shard does not hold: a mark never
+    /// creates an agent.
     pub fn join_session(
         &mut self,
         id: u64,
         session: u64,
         now: u64,
     ) -> Result<AgentSnapshot, AgentError> {
+        if !self.agents.contains_key(&id) {
+            return Err(AgentError::NotFound);
+        }
         let agent = self.entry(id, now)?;
+        if agent.sessions == 0 {
+            agent.saved = agent.snapshot.state.status;
+        }
+        agent.sessions = agent.sessions.saturating_add(1);
         let s = &mut agent.snapshot;
         s.coordination = Some(session);
         s.state.status = AgentStatus::Coordinating;
@@ -240,16 +261,25 @@ impl AgentShard {
         Ok(*s)
     }
 
-    /// Ends agent `id`'s part in `session`: its status goes back to `Idle`. Does nothing
-    /// if the agent is gone or has moved on to another session.
-    pub fn leave_session(&mut self, id: u64, session: u64, now: u64) -> Option<AgentSnapshot> {
-        if self.agents.get(&id)?.snapshot.coordination != Some(session) {
+    /// Ends agent `id`'s part in `session`. When it was the agent's last open session,
+    /// its status goes back to the saved one (see [`join_session`](Self::join_session)
+    /// and [`update`](Self::update)) and `coordination` to `None`; before that it stays
+    /// `Coordinating`. Does nothing (returns `None`) if the agent is gone or in no
+    /// session (a removal forgets the agent's sessions: an agent removed and written
+    /// again during a session is not in it).
+    pub fn leave_session(&mut self, id: u64, _session: u64, now: u64) -> Option<AgentSnapshot> {
+        if self.agents.get(&id)?.sessions == 0 {
             return None;
         }
         let agent = self.entry(id, now).ok()?;
+        agent.sessions -= 1;
         let s = &mut agent.snapshot;
-        s.coordination = None;
-        s.state.status = AgentStatus::Idle;
+        // Only the count of sessions is kept (bounded state), not their ids: while one
+        // is still open, the latest joined id stays.
+        if agent.sessions == 0 {
+            s.coordination = None;
+            s.state.status = agent.saved;
+        }
         s.version += 1;
         s.updated_at = now;
         Some(*s)
@@ -386,9 +416,64 @@ mod tests {
         let s = shard.update(1, state(3), 2).unwrap();
         assert_eq!(s.state.status, AgentStatus::Coordinating);
         assert_eq!(s.coordination, Some(44));
-        assert_eq!(shard.leave_session(1, 45, 3), None, "other session");
         let s = shard.leave_session(1, 44, 3).unwrap();
-        assert_eq!(s.state.status, AgentStatus::Idle);
+        assert_eq!(s.state.status, AgentStatus::Busy, "the status last written");
+        assert_eq!(s.state.load, 3);
         assert_eq!(s.coordination, None);
+        assert_eq!(shard.leave_session(1, 44, 4), None, "in no session");
+    }
+
+    fn with_status(status: AgentStatus) -> AgentState {
+        AgentState {
+            status,
+            ..AgentState::default()
+        }
+    }
+
+    /// Issue 9, defect 6: a mark never creates an agent.
+    #[test]
+    fn a_mark_for_an_unknown_agent_creates_nothing() {
+        let mut shard = AgentShard::new(10);
+        assert_eq!(shard.join_session(8888, 1, 0), Err(AgentError::NotFound));
+        assert_eq!(shard.get(8888), None);
+        assert!(shard.is_empty());
+        assert_eq!(shard.publish(), 0);
+        assert_eq!(shard.leave_session(8888, 1, 1), None);
+        assert!(shard.is_empty());
+    }
+
+    /// Issue 9, defect 6: the status before the first session comes back after the last.
+    #[test]
+    fn overlapping_sessions_restore_the_status_after_the_last() {
+        let mut shard = AgentShard::new(10);
+        shard.update(1, with_status(AgentStatus::Busy), 0).unwrap();
+        let s = shard.join_session(1, 10, 1).unwrap();
+        assert_eq!(s.state.status, AgentStatus::Coordinating);
+        let s = shard.join_session(1, 11, 2).unwrap();
+        assert_eq!(
+            (s.state.status, s.coordination),
+            (AgentStatus::Coordinating, Some(11))
+        );
+        let s = shard.leave_session(1, 10, 3).unwrap();
+        assert_eq!(
+            s.state.status,
+            AgentStatus::Coordinating,
+            "one session is still open"
+        );
+        assert_eq!(s.coordination, Some(11));
+        let s = shard.leave_session(1, 11, 4).unwrap();
+        assert_eq!((s.state.status, s.coordination), (AgentStatus::Busy, None));
+        assert_eq!(shard.leave_session(1, 11, 5), None, "no session left");
+        assert_eq!(shard.get(1).unwrap().state.status, AgentStatus::Busy);
+
+        // A write during a session is what the agent returns to.
+        let s = shard.join_session(1, 12, 6).unwrap();
+        assert_eq!(s.state.status, AgentStatus::Coordinating);
+        let s = shard
+            .update(1, with_status(AgentStatus::Offline), 7)
+            .unwrap();
+        assert_eq!(s.state.status, AgentStatus::Coordinating);
+        let s = shard.leave_session(1, 12, 8).unwrap();
+        assert_eq!(s.state.status, AgentStatus::Offline);
     }
 }

@@ -30,8 +30,13 @@
 //! The deadline is exclusive: a response at `now < deadline` counts; at or after it the
 //! response is refused with [`CoordinationError::DeadlinePassed`] and the session is left
 //! untouched (errors never mutate) until [`Session::expire_if_due`] ends it as
-//! [`TimedOut`](SessionState::TimedOut). The engine calls `expire_if_due` from its timer
-//! sweep and after a `DeadlinePassed`.
+//! [`TimedOut`](SessionState::TimedOut). A response at or after the deadline of a session
+//! that already timed out is refused with `DeadlinePassed` too, so a late response gets
+//! the same answer whether or not the expiry ran first; a response to a session that
+//! ended before its deadline ([`Decided`](SessionState::Decided) or
+//! [`NoDecision`](SessionState::NoDecision)) is refused with
+//! [`CoordinationError::Completed`], at any time. The engine calls `expire_if_due` from
+//! its timer sweep and when a response comes at or after the deadline.
 //!
 //! ```
 //! use mabeam_shards::coordination::{Protocol, Session, SessionState};
@@ -233,12 +238,15 @@ pub enum CoordinationError {
         /// The session's protocol.
         protocol: Protocol,
     },
-    /// The session already ended.
+    /// The session already ended: before its deadline (decided or no decision), or it
+    /// timed out and the response came before the deadline (only possible for a caller
+    /// whose clock went backwards; a late response gets [`DeadlinePassed`](Self::DeadlinePassed)).
     Completed {
         /// How it ended.
         state: SessionState,
     },
-    /// The response came at or after the deadline; call [`Session::expire_if_due`].
+    /// The response came at or after the deadline, whether the session is still
+    /// collecting (call [`Session::expire_if_due`]) or already timed out.
     DeadlinePassed {
         /// The session's deadline.
         deadline: u64,
@@ -250,6 +258,12 @@ pub enum CoordinationError {
     UnknownSession {
         /// The id asked for.
         id: u64,
+    },
+    /// A participant is not a registered agent: no published agent record when the
+    /// session was initiated. Raised by the engine, which creates nothing then.
+    UnknownAgent {
+        /// The first participant (in the order given) found unknown.
+        agent: u64,
     },
     /// The engine already has its maximum of open sessions. Raised by the engine.
     TooManySessions {
@@ -264,6 +278,9 @@ impl fmt::Display for CoordinationError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::UnknownSession { id } => write!(f, "no coordination session {id}"),
+            Self::UnknownAgent { agent } => {
+                write!(f, "agent {agent} is not a registered agent")
+            }
             Self::TooManySessions { limit } => {
                 write!(f, "the engine already has {limit} open sessions")
             }
@@ -660,14 +677,21 @@ impl Session {
 
     /// Checks everything common to a response; returns the participant's index.
     fn validate_response(&self, agent: u64, now: u64) -> Result<usize, CoordinationError> {
-        if self.state != SessionState::Collecting {
-            return Err(CoordinationError::Completed { state: self.state });
-        }
-        if now >= self.deadline {
+        // Late is late whether or not the session was expired yet: the answer does not
+        // depend on when a timer sweep ran. A session that ended before its deadline
+        // says how it ended.
+        let open_until_deadline = matches!(
+            self.state,
+            SessionState::Collecting | SessionState::TimedOut
+        );
+        if open_until_deadline && now >= self.deadline {
             return Err(CoordinationError::DeadlinePassed {
                 deadline: self.deadline,
                 now,
             });
+        }
+        if self.state != SessionState::Collecting {
+            return Err(CoordinationError::Completed { state: self.state });
         }
         let index = *self
             .position
@@ -1028,6 +1052,14 @@ mod tests {
         assert_eq!((done.responses, done.at), (1, DEADLINE));
         assert_eq!(s.expire_if_due(DEADLINE + 1), None, "ends only once");
         assert_eq!(
+            s.vote(2, 3, DEADLINE + 1),
+            Err(CoordinationError::DeadlinePassed {
+                deadline: DEADLINE,
+                now: DEADLINE + 1
+            }),
+            "a late response after expiry is still late"
+        );
+        assert_eq!(
             s.vote(2, 3, 5),
             Err(CoordinationError::Completed {
                 state: SessionState::TimedOut
@@ -1040,6 +1072,16 @@ mod tests {
             decided.expire_if_due(DEADLINE * 2),
             None,
             "a decided session stays decided"
+        );
+        let mut early = session(&[1, 2], Protocol::AllAcknowledge);
+        assert_eq!(early.acknowledge(1, 1), Ok(None));
+        assert!(early.acknowledge(2, 2).expect("valid").is_some());
+        assert_eq!(
+            early.acknowledge(2, DEADLINE * 2),
+            Err(CoordinationError::Completed {
+                state: SessionState::Decided
+            }),
+            "a session that ended before its deadline says how it ended"
         );
     }
 
@@ -1098,6 +1140,10 @@ mod tests {
 
     #[test]
     fn errors_say_what_was_wrong() {
+        assert_eq!(
+            CoordinationError::UnknownAgent { agent: 8888 }.to_string(),
+            "agent 8888 is not a registered agent"
+        );
         assert_eq!(
             CoordinationError::NotParticipant { agent: 4 }.to_string(),
             "agent 4 is not a participant"
