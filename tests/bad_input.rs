@@ -4,12 +4,8 @@
 //! the same before and after the call. Each row names the operation and the input kind,
 //! so a failure says which.
 //!
-//! Left out until the parallel fixes are merged (add the rows then):
-//! - registry names with control characters: defect 8;
-//! - coordination sessions naming unknown agents: defect 6;
-//! - `auctions().create` refused for a full mailbox (outer `Err(Busy)` or
-//!   `Ok(Err(AuctionError::Engine(Busy)))`): defect 7;
-//! - event payloads over the size limit: defect 5.
+//! Covered elsewhere: a call refused for a full mailbox (`tests/error_path.rs`: engine
+//! failures are the outer `Err` of a ticket's wait).
 
 mod common;
 
@@ -630,6 +626,32 @@ fn rows() -> Vec<Row> {
             Err(RegistryError::InvalidName { len }) if *len == MAX_NAME_LEN + 1
         )
     }));
+    rows.push(row(
+        "registry.register",
+        "control characters in the name",
+        |f| {
+            want!(
+                f.engine
+                    .registry()
+                    .register("a\0b\n c", 1, &MetadataSpec::default()),
+                Err(RegistryError::ControlCharacter { at: 1 })
+            )
+        },
+    ));
+    rows.push(row(
+        "registry.register",
+        "control character in a capability",
+        |f| {
+            want!(
+                f.engine.registry().register(
+                    "fresh",
+                    1,
+                    &MetadataSpec::with_capabilities(&["pl\tan"])
+                ),
+                Err(RegistryError::InvalidCapability)
+            )
+        },
+    ));
     rows.push(row("registry.register", "duplicate name", |f| {
         want!(
             f.engine
@@ -865,7 +887,15 @@ fn rows() -> Vec<Row> {
         )
     }));
 
-    // Coordination (sessions naming unknown agents: defect 6, left out).
+    // Coordination.
+    rows.push(row("coordination.initiate", "unknown agents", |f| {
+        want!(
+            f.engine
+                .coordination()
+                .initiate(&[8888, 9999], Protocol::Majority, FAR),
+            Err(CoordinationError::UnknownAgent { agent: 8888 })
+        )
+    }));
     rows.push(row("coordination.initiate", "zero parties", |f| {
         want!(
             f.engine
@@ -1593,6 +1623,14 @@ fn deadlines_at_the_end_of_the_clock_do_not_break_the_shard_timers() {
         .wait()
         .unwrap()
         .unwrap();
+    // Coordination refuses unknown participants: agent 1 exists first.
+    engine
+        .agents()
+        .update_acked(1, AgentState::default())
+        .wait()
+        .unwrap()
+        .unwrap();
+    engine.flush().unwrap();
     let session = engine
         .coordination()
         .initiate(&[1], Protocol::Majority, u64::MAX)
