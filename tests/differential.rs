@@ -8,7 +8,9 @@
 //! the seed, the shape and the failing step.
 //!
 //! Coverage so far: agents (update, acked update, remove, get, count), the registry
-//! (register, duplicate refusal, release through the lease, lookup, count) and auctions
+//! (register with metadata, duplicate and bad-capability refusals, release through the
+//! lease, lease drop, update_metadata via the lease, lookup, count, find_by_capability,
+//! query with every operator) and auctions
 //! (`tests/differential/auctions.rs`: all five kinds with their rules, spec refusals,
 //! deadlines on the manual clock, close, cancel, seller and duplicate bids, ticketed and
 //! fire-and-forget bids, `status`, `list_active`, per-shard retention by count and age,
@@ -26,7 +28,7 @@ use std::time::Duration;
 use auctions_model::AuctionsModel;
 use mabeam::agents::{AgentError, AgentSnapshot, AgentState, AgentStatus};
 use mabeam::auctions::{AuctionFilter, AuctionKind, AuctionSpec, Bid, BookLimits, KindTag};
-use mabeam::registry::{Lease, MetadataSpec, RegistryError};
+use mabeam::registry::{Entry, Field, Filter, Health, Lease, MetadataSpec, Op, RegistryError};
 use mabeam::{Clock, Config, Engine, ManualClock};
 
 /// splitmix64: small, seedable, no external crate.
@@ -142,10 +144,9 @@ fn run_case(seed: u64, shape: Shape, steps: usize) {
     let agents = engine.agents();
     let mut model = AgentsModel::default();
     let mut now = 1_000u64;
-    let registry = engine.registry();
-    // Reference model of the registry: name -> handle; the leases the test holds.
-    let mut names: HashMap<u64, u64> = HashMap::new();
-    let mut leases: HashMap<u64, Lease> = HashMap::new();
+    // Reference model of the registry: name -> (handle, metadata); the leases the test
+    // holds.
+    let mut reg = RegistryModel::default();
     for step in 0..steps {
         let ctx = |what: &str| format!("seed {seed:#x} shape {shape:?} step {step}: {what}");
         if rng.below(2) == 0 {
@@ -153,52 +154,7 @@ fn run_case(seed: u64, shape: Shape, steps: usize) {
             continue;
         }
         if rng.below(3) == 0 {
-            let n = rng.below(24);
-            let name = format!("agent.{n}");
-            match rng.below(4) {
-                0 | 1 => {
-                    let handle = rng.next();
-                    let got = registry.register(&name, handle, &MetadataSpec::default());
-                    if let std::collections::hash_map::Entry::Vacant(slot) = names.entry(n) {
-                        let lease = got.unwrap_or_else(|e| {
-                            panic!("{}", ctx(&format!("register {name}: {e:?}")))
-                        });
-                        slot.insert(handle);
-                        leases.insert(n, lease);
-                    } else {
-                        assert_eq!(
-                            got.err(),
-                            Some(RegistryError::AlreadyRegistered),
-                            "{}",
-                            ctx(&format!("duplicate register {name}"))
-                        );
-                    }
-                }
-                2 => {
-                    if let Some(lease) = leases.remove(&n) {
-                        lease.release().unwrap_or_else(|e| {
-                            panic!("{}", ctx(&format!("release {name}: {e:?}")))
-                        });
-                        names.remove(&n);
-                    }
-                }
-                _ => {
-                    engine.flush().unwrap();
-                    let got = registry.lookup(&name).map(|e| e.map(|e| e.handle));
-                    assert_eq!(
-                        got,
-                        Ok(names.get(&n).copied()),
-                        "{}",
-                        ctx(&format!("lookup {name}"))
-                    );
-                    assert_eq!(
-                        registry.count(),
-                        Ok(names.len()),
-                        "{}",
-                        ctx("registry count")
-                    );
-                }
-            }
+            registry_step(&engine, &mut reg, &mut rng, &ctx);
             continue;
         }
         match rng.below(8) {
@@ -262,6 +218,265 @@ fn run_case(seed: u64, shape: Shape, steps: usize) {
             Ok(model.agents.get(&id).copied()),
             "seed {seed:#x} shape {shape:?} final read of agent {id}"
         );
+    }
+}
+
+/// Capability names the registry part uses: few (well under the engine's 256-name
+/// interner budget), plus refused ones.
+const CAPABILITIES: [&str; 6] = ["cap.a", "cap.b", "cap.c", "cap.d", "cap e", "cap.f"];
+
+#[derive(Default)]
+struct RegistryModel {
+    entries: HashMap<u64, (u64, MetadataSpec)>,
+    leases: HashMap<u64, Lease>,
+}
+
+fn random_metadata(rng: &mut Rng) -> MetadataSpec {
+    let mut capabilities: Vec<String> = (0..rng.below(4))
+        .map(|_| CAPABILITIES[rng.below(CAPABILITIES.len() as u64) as usize].to_owned())
+        .collect();
+    if rng.below(15) == 0 {
+        // A capability name that breaks the name rule: empty, a control character, or
+        // longer than 64 bytes.
+        capabilities.push(match rng.below(3) {
+            0 => String::new(),
+            1 => "cap\u{7}x".to_owned(),
+            _ => "c".repeat(65),
+        });
+    }
+    MetadataSpec {
+        capabilities,
+        health: match rng.below(3) {
+            0 => Health::Healthy,
+            1 => Health::Degraded,
+            _ => Health::Unhealthy,
+        },
+        load: rng.below(20),
+        node: rng.below(4) as u32,
+    }
+}
+
+fn valid_capabilities(m: &MetadataSpec) -> bool {
+    m.capabilities
+        .iter()
+        .all(|c| !c.is_empty() && c.len() <= 64 && !c.chars().any(char::is_control))
+}
+
+fn health_code(h: Health) -> u64 {
+    match h {
+        Health::Healthy => 0,
+        Health::Degraded => 1,
+        Health::Unhealthy => 2,
+    }
+}
+
+/// What an entry shows, in model terms: (name, handle, sorted capability names, health
+/// code, load, node).
+type EntryView = (String, u64, Vec<String>, u64, u64, u32);
+
+fn view_of(registry: &mabeam::registry::Registry<'_>, e: &Entry) -> EntryView {
+    let mut caps = registry.capability_names(&e.metadata.capabilities);
+    caps.sort();
+    (
+        e.name.as_str().to_owned(),
+        e.handle,
+        caps,
+        e.metadata.health.code(),
+        e.metadata.load,
+        e.metadata.node,
+    )
+}
+
+fn model_view(n: u64, handle: u64, m: &MetadataSpec) -> EntryView {
+    let mut caps = m.capabilities.clone();
+    caps.sort();
+    caps.dedup();
+    (
+        format!("agent.{n}"),
+        handle,
+        caps,
+        health_code(m.health),
+        m.load,
+        m.node,
+    )
+}
+
+fn sorted_views(registry: &mabeam::registry::Registry<'_>, got: Vec<Entry>) -> Vec<EntryView> {
+    let mut v: Vec<EntryView> = got.iter().map(|e| view_of(registry, e)).collect();
+    v.sort();
+    v
+}
+
+fn random_filter(rng: &mut Rng) -> Filter {
+    let field = match rng.below(3) {
+        0 => Field::Health,
+        1 => Field::Load,
+        _ => Field::Node,
+    };
+    let x = rng.below(if matches!(field, Field::Load) { 20 } else { 4 });
+    let xs: Vec<u64> = (0..rng.below(3)).map(|_| rng.below(5)).collect();
+    let op = match rng.below(8) {
+        0 => Op::Eq(x),
+        1 => Op::Neq(x),
+        2 => Op::Gt(x),
+        3 => Op::Lt(x),
+        4 => Op::Gte(x),
+        5 => Op::Lte(x),
+        6 => Op::In(xs),
+        _ => Op::NotIn(xs),
+    };
+    Filter::new(field, op)
+}
+
+/// The documented meaning of a filter, on the model's metadata.
+fn model_matches(f: &Filter, m: &MetadataSpec) -> bool {
+    let v = match f.field {
+        Field::Health => health_code(m.health),
+        Field::Load => m.load,
+        Field::Node => u64::from(m.node),
+    };
+    match &f.op {
+        Op::Eq(x) => v == *x,
+        Op::Neq(x) => v != *x,
+        Op::Gt(x) => v > *x,
+        Op::Lt(x) => v < *x,
+        Op::Gte(x) => v >= *x,
+        Op::Lte(x) => v <= *x,
+        Op::In(xs) => xs.contains(&v),
+        Op::NotIn(xs) => !xs.contains(&v),
+    }
+}
+
+/// One registry operation, compared with the model.
+fn registry_step(
+    engine: &Engine,
+    reg: &mut RegistryModel,
+    rng: &mut Rng,
+    ctx: &dyn Fn(&str) -> String,
+) {
+    let registry = engine.registry();
+    let n = rng.below(24);
+    let name = format!("agent.{n}");
+    match rng.below(10) {
+        0 | 1 => {
+            let handle = rng.next();
+            let meta = if rng.below(3) == 0 {
+                MetadataSpec::default()
+            } else {
+                random_metadata(rng)
+            };
+            let got = registry.register(&name, handle, &meta);
+            if !valid_capabilities(&meta) {
+                assert_eq!(
+                    got.err(),
+                    Some(RegistryError::InvalidCapability),
+                    "{}",
+                    ctx(&format!("register {name} {meta:?}"))
+                );
+            } else if let std::collections::hash_map::Entry::Vacant(slot) = reg.entries.entry(n) {
+                let lease =
+                    got.unwrap_or_else(|e| panic!("{}", ctx(&format!("register {name}: {e:?}"))));
+                slot.insert((handle, meta));
+                reg.leases.insert(n, lease);
+            } else {
+                assert_eq!(
+                    got.err(),
+                    Some(RegistryError::AlreadyRegistered),
+                    "{}",
+                    ctx(&format!("duplicate register {name}"))
+                );
+            }
+        }
+        2 => {
+            if let Some(lease) = reg.leases.remove(&n) {
+                lease
+                    .release()
+                    .unwrap_or_else(|e| panic!("{}", ctx(&format!("release {name}: {e:?}"))));
+                reg.entries.remove(&n);
+            }
+        }
+        3 => {
+            // A lease dropped by its owner removes the entry (applied by the next flush).
+            if let Some(lease) = reg.leases.remove(&n) {
+                drop(lease);
+                reg.entries.remove(&n);
+            }
+        }
+        4 | 5 => {
+            if let Some(lease) = reg.leases.get(&n) {
+                let meta = random_metadata(rng);
+                let got = lease.update_metadata(&meta);
+                if !valid_capabilities(&meta) {
+                    assert_eq!(
+                        got.err(),
+                        Some(RegistryError::InvalidCapability),
+                        "{}",
+                        ctx(&format!("update_metadata {name} {meta:?}"))
+                    );
+                } else {
+                    let e = got.unwrap_or_else(|e| {
+                        panic!("{}", ctx(&format!("update_metadata {name}: {e:?}")))
+                    });
+                    let entry = reg.entries.get_mut(&n).expect("a held lease has its entry");
+                    entry.1 = meta;
+                    assert_eq!(
+                        view_of(&registry, &e),
+                        model_view(n, entry.0, &entry.1),
+                        "{}",
+                        ctx(&format!("update_metadata {name} answer"))
+                    );
+                }
+            }
+        }
+        6 => {
+            engine.flush().unwrap();
+            let got = registry
+                .lookup(&name)
+                .map(|e| e.map(|e| view_of(&registry, &e)));
+            let want = reg.entries.get(&n).map(|(h, m)| model_view(n, *h, m));
+            assert_eq!(got, Ok(want), "{}", ctx(&format!("lookup {name}")));
+            assert_eq!(
+                registry.count(),
+                Ok(reg.entries.len()),
+                "{}",
+                ctx("registry count")
+            );
+        }
+        7 => {
+            engine.flush().unwrap();
+            let wanted: Vec<&str> = (0..rng.below(3))
+                .map(|_| CAPABILITIES[rng.below(CAPABILITIES.len() as u64) as usize])
+                .collect();
+            let got = registry
+                .find_by_capability(&wanted)
+                .map(|v| sorted_views(&registry, v));
+            let mut want: Vec<EntryView> = reg
+                .entries
+                .iter()
+                .filter(|(_, (_, m))| wanted.iter().all(|w| m.capabilities.iter().any(|c| c == w)))
+                .map(|(n, (h, m))| model_view(*n, *h, m))
+                .collect();
+            want.sort();
+            assert_eq!(
+                got,
+                Ok(want),
+                "{}",
+                ctx(&format!("find_by_capability {wanted:?}"))
+            );
+        }
+        _ => {
+            engine.flush().unwrap();
+            let filters: Vec<Filter> = (0..rng.below(3)).map(|_| random_filter(rng)).collect();
+            let got = registry.query(&filters).map(|v| sorted_views(&registry, v));
+            let mut want: Vec<EntryView> = reg
+                .entries
+                .iter()
+                .filter(|(_, (_, m))| filters.iter().all(|f| model_matches(f, m)))
+                .map(|(n, (h, m))| model_view(*n, *h, m))
+                .collect();
+            want.sort();
+            assert_eq!(got, Ok(want), "{}", ctx(&format!("query {filters:?}")));
+        }
     }
 }
 
