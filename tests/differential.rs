@@ -14,13 +14,18 @@
 //! (`tests/differential/auctions.rs`: all five kinds with their rules, spec refusals,
 //! deadlines on the manual clock, close, cancel, seller and duplicate bids, ticketed and
 //! fire-and-forget bids, `status`, `list_active`, per-shard retention by count and age,
-//! and the market feed of sales). Time only moves between a flush before and a flush
+//! and the market feed of sales), host events (`tests/differential/events.rs`: publish,
+//! history by pattern, time range, correlation and limit, subscriptions with bounded
+//! queues and lag counts) and barriers (create, get, wait from the test thread, remove,
+//! generations, their `coordination.barrier.reached` events). Time only moves between a flush before and a flush
 //! after, so every shard has run its timers (deadlines, retention by age) before the next
 //! call, and the model applies them at the same point.
 
 #[path = "differential/auctions.rs"]
 mod auctions_model;
 mod common;
+#[path = "differential/events.rs"]
+mod events_model;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -78,9 +83,14 @@ fn start(shape: Shape, retention: Retention) -> (Engine, ManualClock) {
         retention_nanos: retention.retention_nanos,
         ..economics.auctions
     };
+    let events = mabeam::events::EventsConfig {
+        history: events_model::HISTORY,
+        ..base.events
+    };
     let engine = Engine::start(Config {
         clock: Clock::Manual(clock.clone()),
         economics,
+        events,
         ..base
     })
     .expect("test config is valid");
@@ -147,8 +157,14 @@ fn run_case(seed: u64, shape: Shape, steps: usize) {
     // Reference model of the registry: name -> (handle, metadata); the leases the test
     // holds.
     let mut reg = RegistryModel::default();
+    let mut em = events_model::EventsModel::default();
+    let check_history = events_model::history_fits(steps);
     for step in 0..steps {
         let ctx = |what: &str| format!("seed {seed:#x} shape {shape:?} step {step}: {what}");
+        if rng.below(5) == 0 {
+            events_model::step(&engine, &mut em, &mut rng, now, check_history, &ctx);
+            continue;
+        }
         if rng.below(2) == 0 {
             auction_step(&engine, &clock, &mut am, &mut rng, &mut now, &ctx);
             continue;
