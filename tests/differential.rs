@@ -20,6 +20,8 @@
 //! generations, their `coordination.barrier.reached` events). Time only moves between a flush before and a flush
 //! after, so every shard has run its timers (deadlines, retention by age) before the next
 //! call, and the model applies them at the same point.
+//!
+//! Not covered: coordination sessions (see `KNOWN_DEFECTS_3_6_COORDINATION_UNFIXED`).
 
 #[path = "differential/auctions.rs"]
 mod auctions_model;
@@ -35,6 +37,17 @@ use mabeam::agents::{AgentError, AgentSnapshot, AgentState, AgentStatus};
 use mabeam::auctions::{AuctionFilter, AuctionKind, AuctionSpec, Bid, BookLimits, KindTag};
 use mabeam::registry::{Entry, Field, Filter, Health, Lease, MetadataSpec, Op, RegistryError};
 use mabeam::{Clock, Config, Engine, ManualClock};
+
+/// Coordination sessions are not generated while defects 3 and 6 (coordination) are
+/// being fixed on another branch, and they have no reference model here yet. Switching
+/// this off is a compile error until that model exists (it would also have to carry the
+/// agents' `coordination` field, which sessions change, into `AgentsModel`).
+const KNOWN_DEFECTS_3_6_COORDINATION_UNFIXED: bool = true;
+const _: () = assert!(
+    KNOWN_DEFECTS_3_6_COORDINATION_UNFIXED,
+    "coordination has no reference model yet: add one to tests/differential before \
+     switching KNOWN_DEFECTS_3_6_COORDINATION_UNFIXED off"
+);
 
 /// splitmix64: small, seedable, no external crate.
 struct Rng(u64);
