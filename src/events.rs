@@ -15,7 +15,8 @@
 //!   `(shard, seq)` identifies an event. Timestamps are engine clock nanoseconds at the
 //!   start of the batch that produced the event.
 //! - The history keeps the last `Config::events.history` events per shard (oldest
-//!   overwritten); [`Events::history`] queries it by pattern, time range and correlation
+//!   overwritten), and at most `Config::events.history_bytes` host payload bytes per
+//!   shard (oldest evicted until the new event fits); [`Events::history`] queries it by pattern, time range and correlation
 //!   id.
 //!
 //! Topics the services publish: `registry.registered`, `registry.unregistered`,
@@ -39,6 +40,14 @@ use crate::engine::Inner;
 use crate::runtime::{Reply, SendWait};
 use crate::Error;
 
+/// Host payload bytes an event charges to the history's byte bound.
+fn payload_bytes(payload: &Payload) -> usize {
+    match payload {
+        Payload::Host(bytes) => bytes.len(),
+        _ => 0,
+    }
+}
+
 /// Bounds of the event system.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EventsConfig {
@@ -48,6 +57,38 @@ pub struct EventsConfig {
     pub max_subscriptions: usize,
     /// Largest subscriber queue a subscription may ask for.
     pub max_queue: usize,
+    /// Largest host payload [`Events::publish`] accepts, in bytes (1 to
+    /// [`MAX_PAYLOAD_LIMIT`]); a larger one is refused with
+    /// [`EventError::PayloadTooLarge`] and nothing is published.
+    pub max_payload: usize,
+    /// Host payload bytes kept per shard for [`Events::history`] (at least
+    /// `max_payload`, at most [`MAX_HISTORY_BYTES_LIMIT`]). When recording an event would
+    /// exceed it, the oldest events are evicted until it fits (as when `history` is hit).
+    pub history_bytes: usize,
+}
+
+/// Upper bound of [`EventsConfig::max_payload`] (256 MiB).
+pub const MAX_PAYLOAD_LIMIT: usize = 1 << 28;
+/// Upper bound of [`EventsConfig::history_bytes`] (16 GiB).
+pub const MAX_HISTORY_BYTES_LIMIT: usize = 1 << 34;
+
+impl EventsConfig {
+    /// The first field out of range, with why.
+    pub(crate) fn invalid(&self) -> Option<(&'static str, &'static str)> {
+        if self.max_payload == 0 || self.max_payload > MAX_PAYLOAD_LIMIT {
+            return Some((
+                "events.max_payload",
+                "must be 1 to 268435456 (MAX_PAYLOAD_LIMIT)",
+            ));
+        }
+        if self.history_bytes < self.max_payload || self.history_bytes > MAX_HISTORY_BYTES_LIMIT {
+            return Some((
+                "events.history_bytes",
+                "must be at least max_payload and at most 17179869184 (MAX_HISTORY_BYTES_LIMIT)",
+            ));
+        }
+        None
+    }
 }
 
 impl Default for EventsConfig {
@@ -56,6 +97,8 @@ impl Default for EventsConfig {
             history: 1024,
             max_subscriptions: 4096,
             max_queue: 1 << 20,
+            max_payload: 1 << 20,
+            history_bytes: 64 << 20,
         }
     }
 }
@@ -199,6 +242,13 @@ pub enum EventError {
     Disconnected,
     /// `recv_timeout` ran out.
     Timeout,
+    /// A published payload above `Config::events.max_payload`; nothing was published.
+    PayloadTooLarge {
+        /// The payload's size in bytes.
+        size: usize,
+        /// The bound, `Config::events.max_payload`.
+        max: usize,
+    },
     /// The engine could not carry out the call.
     Engine(Error),
 }
@@ -213,6 +263,12 @@ impl fmt::Display for EventError {
             Self::TooManySubscriptions => f.write_str("too many subscriptions"),
             Self::Disconnected => f.write_str("the engine has shut down"),
             Self::Timeout => f.write_str("timed out waiting for an event"),
+            Self::PayloadTooLarge { size, max } => {
+                write!(
+                    f,
+                    "event payload of {size} bytes is above the bound of {max}"
+                )
+            }
             Self::Engine(e) => e.fmt(f),
         }
     }
@@ -295,7 +351,8 @@ pub(crate) enum EventCommand {
 /// A shard's side of the event system: its subscription index, history and sequence.
 ///
 /// Invariants: `index` holds each live subscription of this shard exactly once;
-/// `history.len() <= history_cap`; `seq` is the number of events this shard produced.
+/// `history.len() <= history_cap`; `history_bytes` is the sum of the host payload bytes
+/// in `history` and is `<= history_bytes_cap`; `seq` is the number of events this shard produced.
 pub(crate) struct EventSink {
     shard: u16,
     seq: u64,
@@ -303,6 +360,8 @@ pub(crate) struct EventSink {
     subscribers: usize,
     history: VecDeque<Event>,
     history_cap: usize,
+    history_bytes: usize,
+    history_bytes_cap: usize,
     dead: Vec<u64>,
 }
 
@@ -315,6 +374,8 @@ impl EventSink {
             subscribers: 0,
             history: VecDeque::with_capacity(config.history.min(1 << 16)),
             history_cap: config.history,
+            history_bytes: 0,
+            history_bytes_cap: config.history_bytes,
             dead: Vec::new(),
         }
     }
@@ -360,9 +421,19 @@ impl EventSink {
             }
         }
         if self.history_cap > 0 {
-            if self.history.len() == self.history_cap {
-                self.history.pop_front();
+            let size = payload_bytes(&event.payload);
+            if size > self.history_bytes_cap {
+                return;
             }
+            while self.history.len() >= self.history_cap
+                || self.history_bytes + size > self.history_bytes_cap
+            {
+                match self.history.pop_front() {
+                    Some(old) => self.history_bytes -= payload_bytes(&old.payload),
+                    None => break,
+                }
+            }
+            self.history_bytes += size;
             self.history.push_back(event);
         }
     }
@@ -679,6 +750,13 @@ impl<'e> Events<'e> {
     ) -> Result<(), EventError> {
         self.inner.check_open()?;
         Topic::validate(topic)?;
+        let max = self.inner.config.events.max_payload;
+        if payload.len() > max {
+            return Err(EventError::PayloadTooLarge {
+                size: payload.len(),
+                max,
+            });
+        }
         let shard = self
             .inner
             .shard_of(mabeam_shards::registry::name_key(topic));

@@ -181,6 +181,9 @@ impl Config {
                 return invalid(field, "must be at least 1");
             }
         }
+        if let Some((field, reason)) = self.events.invalid() {
+            return invalid(field, reason);
+        }
         let market = &self.economics.market;
         if market.max_keys == 0 {
             return invalid("economics.market.max_keys", "must be at least 1");
