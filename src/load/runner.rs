@@ -276,18 +276,7 @@ pub fn run_preset(
         .collect();
     let nice = args.client_nice;
     let (reports, start, end) = std::thread::scope(|s| {
-        let handles: Vec<_> = first_auctions
-            .iter()
-            .zip(&counters)
-            .enumerate()
-            .map(|(index, (&first, counter))| {
-                let shared = &shared;
-                s.spawn(move || {
-                    lower_priority(nice);
-                    run_client(shared, index, first, counter)
-                })
-            })
-            .collect();
+        let handles = spawn_clients(s, &shared, &first_auctions, &counters, nice);
         barrier.wait();
         let bar = progress.start(s, preset, Instant::now(), &counters);
         let reports: Result<Vec<ClientReport>, RunError> = handles
@@ -366,6 +355,28 @@ pub fn run_preset(
         client_side: client_end - start,
         check,
     })
+}
+
+/// Spawns one client thread per first auction in scope `s`, each lowering its own
+/// priority to `nice` and running [`run_client`] with its progress counter.
+pub fn spawn_clients<'scope>(
+    s: &'scope std::thread::Scope<'scope, '_>,
+    shared: &'scope RunShared<'_>,
+    first_auctions: &'scope [AuctionId],
+    counters: &'scope [CachePadded<AtomicU64>],
+    nice: u8,
+) -> Vec<std::thread::ScopedJoinHandle<'scope, ClientReport>> {
+    first_auctions
+        .iter()
+        .zip(counters)
+        .enumerate()
+        .map(|(index, (&first, counter))| {
+            s.spawn(move || {
+                lower_priority(nice);
+                run_client(shared, index, first, counter)
+            })
+        })
+        .collect()
 }
 
 /// Sets the calling thread's nice value to `nice` (Linux: nice values are per thread).

@@ -40,8 +40,8 @@ use mabeam::events::Subscription;
 use mabeam::{Config, Engine, EngineHandle, Error, TaskError};
 
 use super::args::{RunLength, SoakArgs};
-use super::client::{run_client, ClientReport, Failure, Failures, RunShared};
-use super::runner::{lower_priority, setup, Setup};
+use super::client::{ClientReport, Failure, Failures, RunShared};
+use super::runner::{setup, spawn_clients, Setup};
 
 /// How long a soak auction stays open: its deadline is this long after its create.
 pub const AUCTION_TTL: Duration = Duration::from_millis(200);
@@ -189,18 +189,7 @@ pub fn run(args: &SoakArgs) -> ExitCode {
     let faults = FaultCounts::default();
     let nice = args.client_nice;
     let (reports, shutdown) = std::thread::scope(|s| {
-        let clients: Vec<_> = first_auctions
-            .iter()
-            .zip(&counters)
-            .enumerate()
-            .map(|(index, (&first, counter))| {
-                let shared = &shared;
-                s.spawn(move || {
-                    lower_priority(nice);
-                    run_client(shared, index, first, counter)
-                })
-            })
-            .collect();
+        let clients = spawn_clients(s, &shared, &first_auctions, &counters, nice);
         let (stop_faults, stopped) = mpsc::channel::<()>();
         let fault_thread = {
             let (handle, faults) = (&handle, &faults);
