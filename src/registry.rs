@@ -6,8 +6,11 @@
 //! in the original GenServer).
 //!
 //! Bounds: names are 1 to [`MAX_NAME_LEN`] bytes of UTF-8 without control characters
-//! ([`Name::new`] has the rule; capability names follow it too); at most [`MAX_CAPABILITIES`] distinct
-//! capability names per engine; at most `Config::registry_capacity` entries per shard.
+//! ([`Name::new`] has the rule; capability names follow it too); at most
+//! [`MAX_CAPABILITIES`] distinct capability names in use per engine, where a name is in
+//! use while a stored entry holds it (a refused registration holds none, and a name's id
+//! is freed for reuse when its last entry goes); at most `Config::registry_capacity`
+//! entries per shard.
 //!
 //! A lease's release (by [`Lease::release`] or by dropping the lease) goes to the shard
 //! on its control queue, which is never refused for room: there is at most one release
@@ -16,6 +19,7 @@
 
 use std::sync::Arc;
 
+use mabeam_shards::interner::{InternError, Interner};
 use mabeam_shards::registry::{lookup, RegistryShard};
 pub use mabeam_shards::registry::{
     CapabilitySet, Entry, Health, Metadata, Name, RegistryError, MAX_CAPABILITIES, MAX_NAME_LEN,
@@ -30,6 +34,8 @@ use crate::Error;
 pub(crate) enum RegistryCommand {
     Register {
         entry: Entry,
+        /// The references on `entry`'s capabilities; kept by the shard if it stores it.
+        held: HeldCapabilities,
         lease: u64,
         reply: Reply<Result<(), RegistryError>>,
     },
@@ -37,6 +43,8 @@ pub(crate) enum RegistryCommand {
         name: Name,
         lease: u64,
         metadata: Metadata,
+        /// The references on `metadata`'s capabilities; kept by the shard if it stores it.
+        held: HeldCapabilities,
         reply: Reply<Result<Entry, RegistryError>>,
     },
     Unregister {
@@ -53,16 +61,55 @@ pub(crate) enum RegistryCommand {
     Scan { reply: Reply<Vec<Entry>> },
 }
 
-/// The shard side: applies one registry command to the shard's registry.
-pub(crate) fn apply(registry: &mut RegistryShard, cmd: RegistryCommand, ctx: &mut ServiceCtx<'_>) {
+/// References on capability ids held for metadata on its way to a shard. Dropping it
+/// gives them back: a registration or update that is refused, or never applied (refused
+/// for room, shut down, its shard dead), spends no names. The shard calls
+/// [`keep`](Self::keep) once the metadata is stored: the entry owns them from then on,
+/// and the applier gives them back when the entry is removed or its metadata replaced.
+pub(crate) struct HeldCapabilities {
+    set: CapabilitySet,
+    interner: Arc<Interner>,
+}
+
+impl HeldCapabilities {
+    /// The stored entry owns the references now.
+    fn keep(mut self) {
+        self.set = CapabilitySet::EMPTY;
+    }
+}
+
+impl Drop for HeldCapabilities {
+    fn drop(&mut self) {
+        release_all(&self.interner, &self.set);
+    }
+}
+
+/// Gives back one reference on every id in `set`.
+fn release_all(interner: &Interner, set: &CapabilitySet) {
+    for id in set.ids() {
+        interner.release(id);
+    }
+}
+
+/// The shard side: applies one registry command to the shard's registry. The entries a
+/// command removes or replaces give their capability references back to `capabilities`
+/// after the table no longer publishes them.
+pub(crate) fn apply(
+    registry: &mut RegistryShard,
+    capabilities: &Interner,
+    cmd: RegistryCommand,
+    ctx: &mut ServiceCtx<'_>,
+) {
     match cmd {
         RegistryCommand::Register {
             entry,
+            held,
             lease,
             reply,
         } => {
             let r = registry.register(entry, lease);
             if r.is_ok() {
+                held.keep();
                 let (name, handle) = (entry.name, entry.handle);
                 ctx.events.service(
                     "registry.registered",
@@ -77,14 +124,23 @@ pub(crate) fn apply(registry: &mut RegistryShard, cmd: RegistryCommand, ctx: &mu
             name,
             lease,
             metadata,
+            held,
             reply,
         } => {
+            let old = registry.get(&name);
             let r = registry.update_metadata(&name, lease, metadata);
+            if r.is_ok() {
+                held.keep();
+                if let Some(old) = old {
+                    release_all(capabilities, &old.metadata.capabilities);
+                }
+            }
             ctx.reply(reply, r);
         }
         RegistryCommand::Unregister { name, lease, reply } => {
             let r = registry.unregister(&name, lease);
             if let Ok(entry) = &r {
+                release_all(capabilities, &entry.metadata.capabilities);
                 let handle = entry.handle;
                 ctx.events.service(
                     "registry.unregistered",
@@ -216,28 +272,38 @@ impl<'e> Registry<'e> {
         Self { inner }
     }
 
-    fn resolve(&self, spec: &MetadataSpec) -> Result<Metadata, RegistryError> {
-        // Every name is checked before any is interned: interned names are never freed,
-        // so a refused call must not spend the engine's MAX_CAPABILITIES slots.
-        // Capability names follow the registry's name rule (see `Name::new`).
+    /// Checks every capability name, then takes one reference on each (interning new
+    /// ones); the references go back when the returned guard drops, unless a shard keeps
+    /// them with the entry.
+    fn resolve(&self, spec: &MetadataSpec) -> Result<(Metadata, HeldCapabilities), RegistryError> {
+        // Capability names follow the registry's name rule (see `Name::new`); all are
+        // checked before any reference is taken.
         if spec.capabilities.iter().any(|c| Name::new(c).is_err()) {
             return Err(RegistryError::InvalidCapability);
         }
-        let mut capabilities = CapabilitySet::EMPTY;
+        let mut held = HeldCapabilities {
+            set: CapabilitySet::EMPTY,
+            interner: Arc::clone(&self.inner.capabilities),
+        };
         for c in &spec.capabilities {
-            let id = self
-                .inner
-                .capabilities
-                .intern(c)
-                .ok_or(RegistryError::TooManyCapabilities)?;
-            capabilities.insert(id)?;
+            let id = match self.inner.capabilities.acquire(c) {
+                Ok(id) => id,
+                Err(InternError::Full) => return Err(RegistryError::TooManyCapabilities),
+                Err(InternError::BadLength) => return Err(RegistryError::InvalidCapability),
+            };
+            if held.set.contains(id) {
+                self.inner.capabilities.release(id); // listed twice: one reference
+            } else {
+                held.set.insert(id)?;
+            }
         }
-        Ok(Metadata {
-            capabilities,
+        let metadata = Metadata {
+            capabilities: held.set,
             health: spec.health,
             load: spec.load,
             node: spec.node,
-        })
+        };
+        Ok((metadata, held))
     }
 
     /// Registers `name` for `handle`. The returned [`Lease`] is the only way to change or
@@ -256,7 +322,7 @@ impl<'e> Registry<'e> {
     ) -> Result<Lease, RegistryError> {
         self.inner.check_open()?;
         let name = Name::new(name)?;
-        let metadata = self.resolve(metadata)?;
+        let (metadata, held) = self.resolve(metadata)?;
         let lease = self.inner.next_lease();
         let shard = self.inner.shard_of(name.key());
         let entry = Entry {
@@ -267,6 +333,7 @@ impl<'e> Registry<'e> {
         self.inner
             .call(shard, |reply| RegistryCommand::Register {
                 entry,
+                held,
                 lease,
                 reply,
             })
@@ -316,23 +383,40 @@ impl<'e> Registry<'e> {
 
     /// The entries that have every capability in `capabilities` (an unknown capability
     /// name matches nothing; an empty list matches every entry).
+    ///
+    /// Capability ids are reused once no entry holds a name: if one of the asked names
+    /// was freed and its id given to another name while the shards were read, the read
+    /// is taken again (as a seqlock read is), so an entry is only ever matched by a name
+    /// it holds.
     pub fn find_by_capability<S: AsRef<str>>(
         &self,
         capabilities: &[S],
     ) -> Result<Vec<Entry>, RegistryError> {
-        let mut wanted = CapabilitySet::EMPTY;
-        for c in capabilities {
-            match self.inner.capabilities.get(c.as_ref()) {
-                Some(id) => wanted.insert(id)?,
-                None => {
-                    self.inner.check_open()?;
-                    return Ok(Vec::new());
+        let interner = &self.inner.capabilities;
+        loop {
+            let mut wanted = CapabilitySet::EMPTY;
+            let mut resolved = Vec::with_capacity(capabilities.len());
+            for c in capabilities {
+                match interner.resolve(c.as_ref()) {
+                    Some(r) => {
+                        wanted.insert(r.id)?;
+                        resolved.push(r);
+                    }
+                    None => {
+                        self.inner.check_open()?;
+                        return Ok(Vec::new());
+                    }
                 }
             }
+            let mut entries = self.entries()?;
+            if resolved
+                .iter()
+                .all(|r| interner.generation(r.id) == Some(r.generation))
+            {
+                entries.retain(|e| e.metadata.capabilities.is_superset(&wanted));
+                return Ok(entries);
+            }
         }
-        let mut entries = self.entries()?;
-        entries.retain(|e| e.metadata.capabilities.is_superset(&wanted));
-        Ok(entries)
     }
 
     /// The entries that satisfy every filter.
@@ -351,11 +435,21 @@ impl<'e> Registry<'e> {
         Ok(self.inner.ports.iter().map(|p| p.registry.len()).sum())
     }
 
-    /// The names of the capabilities in `set`.
+    /// The names of the capabilities in `set`, in id order.
+    ///
+    /// Ids are resolved as they are now: an id whose last entry is gone may have been
+    /// given to another name since `set` was read, so resolve the names of an entry
+    /// while it is registered (a freed id with no new name is left out).
     pub fn capability_names(&self, set: &CapabilitySet) -> Vec<String> {
         set.ids()
-            .filter_map(|id| self.inner.capabilities.name(id).map(str::to_owned))
+            .filter_map(|id| self.inner.capabilities.name(id))
             .collect()
+    }
+
+    /// Capability names in use now (held by a stored entry or by a registration on its
+    /// way), out of [`MAX_CAPABILITIES`].
+    pub fn capabilities_in_use(&self) -> usize {
+        self.inner.capabilities.len()
     }
 }
 
@@ -388,13 +482,14 @@ impl Lease {
     /// Replaces the entry's metadata; returns the entry as published.
     pub fn update_metadata(&self, metadata: &MetadataSpec) -> Result<Entry, RegistryError> {
         self.inner.check_open()?;
-        let metadata = Registry::new(&self.inner).resolve(metadata)?;
+        let (metadata, held) = Registry::new(&self.inner).resolve(metadata)?;
         let (name, lease) = (self.name, self.token);
         self.inner
             .call(self.shard, |reply| RegistryCommand::UpdateMetadata {
                 name,
                 lease,
                 metadata,
+                held,
                 reply,
             })
             .wait()?

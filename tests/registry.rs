@@ -2,7 +2,7 @@
 
 mod common;
 
-use mabeam::registry::{Field, Filter, Health, MetadataSpec, Op, RegistryError};
+use mabeam::registry::{Field, Filter, Health, MetadataSpec, Op, RegistryError, MAX_CAPABILITIES};
 use mabeam::{Config, Engine, Error};
 
 fn spec(caps: &[&str], health: Health, load: u64, node: u32) -> MetadataSpec {
@@ -364,4 +364,80 @@ fn names_with_control_characters_are_refused() {
     }
     engine.flush().unwrap();
     assert_eq!(reg.count().unwrap(), 0);
+}
+
+/// Defect 4 of the reliability issue: capability names were interned on the host before
+/// the shard could refuse the registration, and never freed, so the engine's budget of
+/// `MAX_CAPABILITIES` names ran out after 256 fresh names whatever became of the entries
+/// (this test failed at its first few hundred iterations). Names now hold a reference
+/// per stored entry and free their id when the last one goes.
+fn churn_fresh_capability_names(engine: &Engine, rounds: usize) {
+    let reg = engine.registry();
+    let holder = reg
+        .register("taken", 1, &MetadataSpec::with_capabilities(&["base"]))
+        .unwrap();
+    let mut dropped = 0;
+    for i in 0..rounds {
+        // Refused by the shard (the name is taken): its fresh capability must not stay.
+        let refused = MetadataSpec::with_capabilities(&[format!("refused-{i}"), "base".into()]);
+        assert_eq!(
+            reg.register("taken", 2, &refused).map(|_| ()),
+            Err(RegistryError::AlreadyRegistered),
+            "round {i}"
+        );
+        // Accepted, then updated to another fresh name, then removed.
+        let fresh = MetadataSpec::with_capabilities(&[format!("fresh-{i}")]);
+        let lease = reg
+            .register(&format!("agent-{i}"), i as u64, &fresh)
+            .unwrap_or_else(|e| panic!("round {i}: {e:?}"));
+        let updated = MetadataSpec::with_capabilities(&[format!("updated-{i}"), "base".into()]);
+        let entry = lease.update_metadata(&updated).unwrap();
+        let mut names = reg.capability_names(&entry.metadata.capabilities);
+        names.sort();
+        assert_eq!(names, vec!["base".to_string(), format!("updated-{i}")]);
+        if i % 2 == 0 {
+            lease.release().unwrap();
+        } else {
+            drop(lease); // removal without waiting; flushed below
+            dropped += 1;
+            if dropped % 32 == 0 {
+                engine.flush().unwrap();
+            }
+        }
+    }
+    engine.flush().unwrap();
+    assert_eq!(reg.count().unwrap(), 1);
+    assert_eq!(reg.find_by_capability(&["base"]).unwrap().len(), 1);
+    assert!(reg.find_by_capability(&["fresh-0"]).unwrap().is_empty());
+    // Room for a full budget of new names again, but the one `holder` still uses.
+    let many: Vec<String> = (1..MAX_CAPABILITIES)
+        .map(|i| format!("after-{i}"))
+        .collect();
+    let lease = reg
+        .register("many", 3, &MetadataSpec::with_capabilities(&many))
+        .expect("every freed name gave its id back");
+    assert_eq!(
+        reg.find_by_capability(&["after-1", "after-255"])
+            .unwrap()
+            .len(),
+        1
+    );
+    lease.release().unwrap();
+    holder.release().unwrap();
+}
+
+#[test]
+fn churning_fresh_capability_names_never_exhausts_the_budget() {
+    // 100,000 rounds (the issue's figure); the sanitizers run fewer (MABEAM_CHURN_ROUNDS).
+    let rounds = std::env::var("MABEAM_CHURN_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    churn_fresh_capability_names(&common::engine(3), rounds);
+}
+
+#[test]
+fn churning_fresh_capability_names_never_exhausts_the_budget_centralized() {
+    let engine = Engine::start(Config::centralized()).unwrap();
+    churn_fresh_capability_names(&engine, 10_000);
 }

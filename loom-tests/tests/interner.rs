@@ -1,21 +1,20 @@
-//! Loom model of `mabeam_shards::interner::Interner`: a reader that sees an id published
-//! reads its whole string (loom's `UnsafeCell` tracking fails on any read that races the
-//! slot's write), and two appenders racing on names get distinct ids, each name once.
+//! Loom model of `mabeam_shards::interner::Interner`'s naming: a reader that finds a
+//! name reads it whole (the slot's seqlock rejects a read that races the naming), and two
+//! threads naming at once get distinct ids, each name once.
 //!
-//! Weakening check (done for real, then restored): with the publishing
-//! `len.store(id + 1, Release)` in `Interner::intern` made `Relaxed`, loom fails all three
-//! models with "Causality violation: Concurrent read and write accesses" on a slot's
-//! `UnsafeCell`: in the reader model the reader's `name(0)` reads slot 0 after seeing
-//! `len == 1`, unordered with the appender's write; in the appender models the second
-//! appender's lock-free `get` does the same.
+//! Weakening check (done for real, then restored): with the `Release` of
+//! `high.store(id + 1, ..)` in `Interner::acquire` made `Relaxed`, the reader model fails:
+//! the reader sees `high == 1` but reads slot 0's seqlock at its initial version and the
+//! empty record, so `get("plan")` misses a name whose id another thread already returned.
 //!
-//! The reader model used to spawn the appender and read on the main thread. Loom then
-//! explored exactly one execution (a spawned thread whose first access is a load ends
-//! loom's exploration early, a known loom issue), so it passed under the weakening too.
-//! It now spawns the reader and appends on the main thread, and `model` fails any model
-//! for which loom explores only one execution.
+//! The reader model spawns the reader and names on the main thread: a spawned thread
+//! whose first access is a load ends loom's exploration early (a known loom issue), and
+//! `model` fails any model for which loom explores only one execution.
+//!
+//! Freeing and reuse are modelled in `interner_free.rs`.
 #![cfg(mabeam_loom)]
 
+use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::Arc;
 use loom::thread;
 use mabeam_loom_tests::model;
@@ -25,39 +24,41 @@ use mabeam_shards::interner::Interner;
 fn a_reader_sees_published_names_whole() {
     model(3, || {
         let interner = Arc::new(Interner::new(2));
+        let published = Arc::new(AtomicUsize::new(0));
         let reader = {
             let interner = Arc::clone(&interner);
+            let published = Arc::clone(&published);
             thread::spawn(move || {
+                let id_returned = published.load(Ordering::Acquire) == 1;
                 if let Some(name) = interner.name(0) {
                     assert_eq!(name, "plan");
                 }
-                if let Some(id) = interner.get("plan") {
-                    assert_eq!(id, 0);
+                match interner.get("plan") {
+                    Some(id) => assert_eq!(id, 0),
+                    None => assert!(!id_returned, "a returned id is found by name"),
                 }
             })
         };
-        assert_eq!(interner.intern("plan"), Some(0));
+        assert_eq!(interner.acquire("plan"), Ok(0));
+        published.store(1, Ordering::Release);
         reader.join().expect("reader panicked");
-        assert_eq!(interner.name(0), Some("plan"));
+        assert_eq!(interner.name(0).as_deref(), Some("plan"));
     });
 }
 
 #[test]
-fn racing_appenders_get_distinct_ids_once() {
+fn racing_namers_get_distinct_ids_once() {
     model(3, || {
         let interner = Arc::new(Interner::new(2));
         let other = {
             let interner = Arc::clone(&interner);
-            thread::spawn(move || interner.intern("bid"))
+            thread::spawn(move || interner.acquire("bid"))
         };
-        let mine = interner.intern("plan").expect("capacity 2");
-        let theirs = other
-            .join()
-            .expect("appender panicked")
-            .expect("capacity 2");
+        let mine = interner.acquire("plan").expect("capacity 2");
+        let theirs = other.join().expect("namer panicked").expect("capacity 2");
         assert_ne!(mine, theirs);
-        assert_eq!(interner.name(mine), Some("plan"));
-        assert_eq!(interner.name(theirs), Some("bid"));
+        assert_eq!(interner.name(mine).as_deref(), Some("plan"));
+        assert_eq!(interner.name(theirs).as_deref(), Some("bid"));
         assert_eq!(interner.len(), 2);
     });
 }
@@ -68,10 +69,11 @@ fn the_same_name_is_interned_once() {
         let interner = Arc::new(Interner::new(2));
         let other = {
             let interner = Arc::clone(&interner);
-            thread::spawn(move || interner.intern("plan"))
+            thread::spawn(move || interner.acquire("plan"))
         };
-        let mine = interner.intern("plan");
-        assert_eq!(other.join().expect("appender panicked"), mine);
+        let mine = interner.acquire("plan");
+        assert_eq!(other.join().expect("namer panicked"), mine);
         assert_eq!(interner.len(), 1);
+        assert_eq!(interner.references(0), 2);
     });
 }

@@ -63,7 +63,8 @@ pub enum RegistryError {
         /// The per-shard bound that was hit.
         capacity: usize,
     },
-    /// More than [`MAX_CAPABILITIES`] distinct capability names were used engine-wide.
+    /// The call needs a new capability name while [`MAX_CAPABILITIES`] distinct names
+    /// are in use engine-wide (held by stored entries); names free up as entries go.
     TooManyCapabilities,
     /// A capability name breaks the name rule of [`Name::new`]: it is empty, longer than
     /// [`MAX_NAME_LEN`] bytes, or holds a control character.

@@ -75,7 +75,7 @@ pub(crate) struct Inner {
     pub ports: Vec<Port>,
     pub mode: Mode,
     pub config: Config,
-    pub capabilities: Interner,
+    pub capabilities: Arc<Interner>,
     pub tasks: TaskPool,
     pub events: EventsShared,
     pub coordination: CoordinationShared,
@@ -344,6 +344,7 @@ impl Engine {
         config.validate()?;
         let n = config.shard_count();
         let coordination = CoordinationShared::new();
+        let capabilities = Arc::new(Interner::new(mabeam_shards::registry::MAX_CAPABILITIES));
         let mut ports = Vec::with_capacity(n);
         let mut states = Vec::with_capacity(n);
         for index in 0..n {
@@ -364,6 +365,7 @@ impl Engine {
             });
             states.push(EngineShard {
                 registry,
+                capabilities: Arc::clone(&capabilities),
                 agents,
                 economics,
                 coordination: coordination_shard,
@@ -383,7 +385,7 @@ impl Engine {
             rt,
             ports,
             mode: config.mode,
-            capabilities: Interner::new(mabeam_shards::registry::MAX_CAPABILITIES),
+            capabilities,
             tasks,
             events: EventsShared::new(),
             coordination,

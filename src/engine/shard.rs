@@ -3,6 +3,9 @@
 //! variant and a dispatch arm here; the runtime does not change.
 
 use mabeam_shards::agents::AgentShard;
+use std::sync::Arc;
+
+use mabeam_shards::interner::Interner;
 use mabeam_shards::registry::RegistryShard;
 
 use crate::agents::{self, AgentCommand};
@@ -90,6 +93,9 @@ impl ServiceCtx<'_> {
 /// The state one engine shard owns.
 pub(crate) struct EngineShard {
     pub registry: RegistryShard,
+    /// The engine's capability names: the registry applier gives back the references of
+    /// entries it removes or replaces.
+    pub capabilities: Arc<Interner>,
     pub agents: AgentShard,
     pub economics: EconomicsShard,
     pub coordination: CoordinationShard,
@@ -113,7 +119,9 @@ impl ShardState for EngineShard {
             rt: ctx,
         };
         match cmd {
-            Command::Registry(c) => registry::apply(&mut self.registry, *c, &mut sctx),
+            Command::Registry(c) => {
+                registry::apply(&mut self.registry, &self.capabilities, *c, &mut sctx)
+            }
             Command::Agent(c) => agents::apply(&mut self.agents, c, &mut sctx),
             Command::Economics(c) => self.economics.apply(c, &mut sctx),
             Command::Coordination(c) => self.coordination.apply(c, &mut sctx),
