@@ -377,25 +377,16 @@ fn acked_under_flood(c: &mut Criterion) {
     let contenders: [(&str, Config); 5] = [
         (
             "delay_20us",
-            Config {
-                write_delay: Duration::from_micros(20),
-                ..Config::default()
-            },
+            Config::default().with_write_delay(Duration::from_micros(20)),
         ),
         ("delay_50us_default", Config::default()),
         (
             "delay_200us",
-            Config {
-                write_delay: Duration::from_micros(200),
-                ..Config::default()
-            },
+            Config::default().with_write_delay(Duration::from_micros(200)),
         ),
         (
             "mailbox_size_only",
-            Config {
-                write_delay: Duration::MAX,
-                ..Config::default()
-            },
+            Config::default().with_write_delay(Duration::MAX),
         ),
         ("centralized", Config::centralized()),
     ];

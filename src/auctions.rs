@@ -50,7 +50,7 @@ fn thread_seed() -> usize {
 ///
 /// ```
 /// use mabeam::auctions::{AuctionKind, AuctionSpec, Bid};
-/// let engine = mabeam::Engine::start(mabeam::Config { shards: 2, pin_threads: false, ..Default::default() })?;
+/// let engine = mabeam::Engine::start(mabeam::Config::default().with_shards(2).with_pin_threads(false))?;
 /// let auctions = engine.auctions();
 /// let spec = AuctionSpec {
 ///     kind: AuctionKind::English { reserve: 100, min_increment: 5 },
@@ -66,6 +66,12 @@ fn thread_seed() -> usize {
 #[derive(Clone, Copy)]
 pub struct Auctions<'e> {
     inner: &'e Arc<Inner>,
+}
+
+impl std::fmt::Debug for Auctions<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.inner.debug_handle("Auctions", f)
+    }
 }
 
 impl<'e> Auctions<'e> {

@@ -39,7 +39,7 @@ use crate::Error;
 /// ```
 /// use mabeam::{Buffered, Config, Engine};
 /// use mabeam::agents::AgentState;
-/// let engine = Engine::start(Config { shards: 2, pin_threads: false, ..Config::default() })?;
+/// let engine = Engine::start(Config::default().with_shards(2).with_pin_threads(false))?;
 /// let mut writer = engine.batch_writer(256);
 /// let mut accepted = 0;
 /// for id in 0..1000 {

@@ -98,8 +98,10 @@ pub(crate) enum EconomicsCommand {
     },
 }
 
-/// Per-shard bounds of the economics state.
+/// Per-shard bounds of the economics state (`#[non_exhaustive]`: start from
+/// [`EconomicsConfig::default()`] and use the `with_*` setters or assign fields).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct EconomicsConfig {
     /// Auction bounds per shard: open auctions, retained ended auctions (count and age).
     pub auctions: BookLimits,
@@ -108,6 +110,12 @@ pub struct EconomicsConfig {
     /// Pricing results cached per shard; beyond it the oldest entry is evicted.
     pub pricing_cache: usize,
 }
+
+setters!(EconomicsConfig {
+    with_auctions => auctions: BookLimits,
+    with_market => market: MarketLimits,
+    with_pricing_cache => pricing_cache: usize,
+});
 
 impl Default for EconomicsConfig {
     fn default() -> Self {

@@ -29,10 +29,16 @@
 //! [`Error::Internal`], [`Error::Timeout`]) have one place in each call's type:
 //! - a ticketed call (`Ticket<Result<T, ServiceError>>`) reports them as the **outer**
 //!   `Err` of [`Ticket::wait`]; the inner `Result` carries only the service's own
-//!   answers (a refused bid, an unknown id), never `ServiceError::Engine`;
+//!   answers (a refused bid, an unknown id), never `ServiceError::Engine` — hence
+//!   `wait()??`, explained with an example in
+//!   [`Ticket`'s docs](Ticket#two-levels-of-errors-wait);
 //! - a call that answers directly (`Result<T, ServiceError>`) wraps them as
 //!   `ServiceError::Engine(e)` (every service error converts `From<Error>`, so `?`
 //!   works on both levels).
+//!
+//! Every error type implements `Display` and `std::error::Error`, and every error enum
+//! is `#[non_exhaustive]`: a match on one needs a wildcard arm, and a new variant is not
+//! a breaking change.
 //!
 //! # Shutdown and faults
 //!
@@ -53,7 +59,7 @@
 //! use mabeam::{Config, Engine};
 //! use mabeam::registry::MetadataSpec;
 //!
-//! let engine = Engine::start(Config { shards: 2, pin_threads: false, ..Config::default() })?;
+//! let engine = Engine::start(Config::default().with_shards(2).with_pin_threads(false))?;
 //! let lease = engine.registry().register("planner", 42, &MetadataSpec::with_capabilities(&["plan"]))?;
 //! assert_eq!(engine.registry().lookup("planner")?.unwrap().handle, 42);
 //! assert_eq!(engine.registry().find_by_capability(&["plan"])?.len(), 1);
@@ -62,7 +68,27 @@
 //! assert!(engine.registry().lookup("planner")?.is_none());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
-#![warn(missing_docs)]
+#![warn(missing_docs, missing_debug_implementations)]
+// Every example in the docs, the README's included, compiles without a warning.
+#![doc(test(attr(deny(warnings))))]
+
+/// Builder-style setters `with_field(value) -> Self` for configuration structs, which are
+/// `#[non_exhaustive]` (no struct literal outside the crate, so that adding a field is
+/// not a breaking change): `Config::default().with_shards(2)`.
+macro_rules! setters {
+    ($ty:ident { $($with:ident => $field:ident: $t:ty),* $(,)? }) => {
+        impl $ty {
+            $(
+                #[doc = concat!("Sets [`", stringify!($field), "`](Self::", stringify!($field), ").")]
+                #[must_use]
+                pub fn $with(mut self, value: $t) -> Self {
+                    self.$field = value;
+                    self
+                }
+            )*
+        }
+    };
+}
 
 // The layers, bottom up: `runtime` knows no service; each service module holds its
 // host-side handle and its shard-side applier; `engine` composes them.
@@ -95,5 +121,10 @@ pub use economics::EconomicsConfig;
 pub use engine::{Config, Engine, EngineHandle, Mode, ShutdownReport, MAX_SHARDS};
 pub use mabeam_shards::Error;
 pub use runtime::clock::{Clock, ManualClock};
-pub use runtime::{Buffered, Completion, ShardReport, StartError, StartReport, Ticket};
+pub use runtime::{Buffered, ShardReport, StartError, StartReport, TaggedResult, Ticket};
 pub use tasks::{TaskError, TaskStats, Tasks};
+
+/// The former name of [`TaggedResult`], which clashed with the unrelated
+/// [`coordination::Completion`].
+#[deprecated(note = "renamed to `TaggedResult` (`coordination::Completion` is unrelated)")]
+pub type Completion<T> = TaggedResult<T>;

@@ -34,7 +34,7 @@ use std::time::Duration;
 
 use auctions_model::AuctionsModel;
 use mabeam::agents::{AgentError, AgentSnapshot, AgentState, AgentStatus};
-use mabeam::auctions::{AuctionFilter, AuctionKind, AuctionSpec, Bid, BookLimits, KindTag};
+use mabeam::auctions::{AuctionFilter, AuctionKind, AuctionSpec, Bid, KindTag};
 use mabeam::registry::{Entry, Field, Filter, Health, Lease, MetadataSpec, Op, RegistryError};
 use mabeam::{Clock, Config, Engine, ManualClock};
 
@@ -83,29 +83,22 @@ fn start(shape: Shape, retention: Retention) -> (Engine, ManualClock) {
     let clock = ManualClock::new(1_000);
     let base = match shape {
         Shape::Sharded(n) => common::config(n),
-        Shape::Centralized => Config {
-            pin_threads: false,
-            idle_spin: Duration::from_micros(5),
-            ticket_spin: Duration::from_micros(1),
-            ..Config::centralized()
-        },
+        Shape::Centralized => Config::centralized()
+            .with_pin_threads(false)
+            .with_idle_spin(Duration::from_micros(5))
+            .with_ticket_spin(Duration::from_micros(1)),
     };
     let mut economics = base.economics;
-    economics.auctions = BookLimits {
-        max_retained: retention.max_retained,
-        retention_nanos: retention.retention_nanos,
-        ..economics.auctions
-    };
-    let events = mabeam::events::EventsConfig {
-        history: events_model::HISTORY,
-        ..base.events
-    };
-    let engine = Engine::start(Config {
-        clock: Clock::Manual(clock.clone()),
-        economics,
-        events,
-        ..base
-    })
+    economics.auctions = economics
+        .auctions
+        .with_max_retained(retention.max_retained)
+        .with_retention_nanos(retention.retention_nanos);
+    let events = base.events.with_history(events_model::HISTORY);
+    let engine = Engine::start(
+        base.with_clock(Clock::Manual(clock.clone()))
+            .with_economics(economics)
+            .with_events(events),
+    )
     .expect("test config is valid");
     (engine, clock)
 }

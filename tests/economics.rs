@@ -9,7 +9,7 @@ use mabeam::auctions::{
 };
 use mabeam::market::{MarketError, MarketUpdate};
 use mabeam::pricing::{PricingError, PricingField, PricingInput};
-use mabeam::{Config, Engine, TaskError};
+use mabeam::{Engine, TaskError};
 
 fn english(seller: u64, category: u32) -> AuctionSpec {
     AuctionSpec {
@@ -434,11 +434,7 @@ fn pricing_is_computed_on_the_pool_and_cached() {
 
 #[test]
 fn panics_on_the_pool_do_not_shrink_it() {
-    let engine = Engine::start(Config {
-        task_workers: 2,
-        ..common::config(1)
-    })
-    .unwrap();
+    let engine = Engine::start(common::config(1).with_task_workers(2)).unwrap();
     let tasks = engine.tasks();
     let failed: Vec<_> = (0..10)
         .map(|i| tasks.spawn(move || -> u32 { panic!("task {i} fails") }))
@@ -517,10 +513,7 @@ fn retention_engine(
     retention_nanos: u64,
 ) -> (Engine, mabeam::ManualClock) {
     let clock = mabeam::ManualClock::new(1_000);
-    let mut config = Config {
-        clock: mabeam::Clock::Manual(clock.clone()),
-        ..common::config(shards)
-    };
+    let mut config = common::config(shards).with_clock(mabeam::Clock::Manual(clock.clone()));
     config.economics.auctions.max_retained = max_retained;
     config.economics.auctions.retention_nanos = retention_nanos;
     (Engine::start(config).unwrap(), clock)

@@ -105,11 +105,11 @@ fn calls_after_shutdown_return_shut_down() {
 
 #[test]
 fn a_full_mailbox_gives_busy() {
-    let engine = Engine::start(Config {
-        mailbox_capacity: 4,
-        send_timeout: Duration::from_millis(1),
-        ..common::config(1)
-    })
+    let engine = Engine::start(
+        common::config(1)
+            .with_mailbox_capacity(4)
+            .with_send_timeout(Duration::from_millis(1)),
+    )
     .unwrap();
     let agents = engine.agents();
     // The stall is itself a command being applied: it holds one of the four places
@@ -214,27 +214,9 @@ fn batch_writer_sends_on_full_flush_and_drop() {
 #[test]
 fn bad_configs_are_refused() {
     for (config, what) in [
-        (
-            Config {
-                mailbox_capacity: 0,
-                ..common::config(1)
-            },
-            "mailbox",
-        ),
-        (
-            Config {
-                batch_size: 0,
-                ..common::config(1)
-            },
-            "batch",
-        ),
-        (
-            Config {
-                shards: 5000,
-                ..common::config(1)
-            },
-            "shards",
-        ),
+        (common::config(1).with_mailbox_capacity(0), "mailbox"),
+        (common::config(1).with_batch_size(0), "batch"),
+        (common::config(1).with_shards(5000), "shards"),
     ] {
         match Engine::start(config) {
             Err(StartError::InvalidConfig { field, .. }) => {
@@ -247,12 +229,7 @@ fn bad_configs_are_refused() {
 
 #[test]
 fn shard_threads_are_named_and_pinning_is_reported() {
-    let engine = Engine::start(Config {
-        shards: 2,
-        pin_threads: true,
-        ..Config::default()
-    })
-    .unwrap();
+    let engine = Engine::start(Config::default().with_shards(2).with_pin_threads(true)).unwrap();
     let report = engine.start_report();
     assert_eq!(report.shards, 2);
     assert_eq!(report.pinned.len(), 2);

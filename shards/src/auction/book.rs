@@ -10,8 +10,10 @@ use super::{
     BidReceipt, KindTag, Outcome,
 };
 
-/// Bounds of an [`AuctionBook`].
+/// Bounds of an [`AuctionBook`] (`#[non_exhaustive]`: start from
+/// [`BookLimits::default()`] and use the `with_*` setters or assign fields).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct BookLimits {
     /// Most open auctions; a create beyond is refused with
     /// [`AuctionError::TooManyAuctions`]. 0 refuses every create.
@@ -25,6 +27,29 @@ pub struct BookLimits {
     /// expiry, the deadline itself, however late it was applied);
     /// [`AuctionBook::advance`] evicts older ones.
     pub retention_nanos: u64,
+}
+
+impl BookLimits {
+    /// Sets [`max_open`](Self::max_open).
+    #[must_use]
+    pub fn with_max_open(mut self, value: usize) -> Self {
+        self.max_open = value;
+        self
+    }
+
+    /// Sets [`max_retained`](Self::max_retained).
+    #[must_use]
+    pub fn with_max_retained(mut self, value: usize) -> Self {
+        self.max_retained = value;
+        self
+    }
+
+    /// Sets [`retention_nanos`](Self::retention_nanos).
+    #[must_use]
+    pub fn with_retention_nanos(mut self, value: u64) -> Self {
+        self.retention_nanos = value;
+        self
+    }
 }
 
 impl Default for BookLimits {
