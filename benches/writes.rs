@@ -33,7 +33,7 @@ use criterion::measurement::WallTime;
 use criterion::{criterion_main, BenchmarkGroup, BenchmarkId, Criterion, Throughput};
 use dashmap::DashMap;
 use mabeam::agents::{AgentSnapshot, AgentState};
-use mabeam::auctions::{AuctionKind, AuctionSpec, Bid};
+use mabeam::auctions::{AuctionId, AuctionKind, AuctionSpec, Bid};
 use mabeam::{Config, Engine};
 use parking_lot::RwLock;
 
@@ -226,7 +226,7 @@ impl Actor {
 }
 
 /// Creates one English auction per writer thread; returns their ids.
-fn auctions(engine: &Engine, writers: usize) -> Vec<u64> {
+fn auctions(engine: &Engine, writers: usize) -> Vec<AuctionId> {
     (0..writers)
         .map(|w| {
             engine

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use mabeam_shards::agents::AgentState;
-use mabeam_shards::auction::{AuctionError, AuctionId, AuctionSpec, Bid, AUCTION_SEQ_BITS};
+use mabeam_shards::auction::{AuctionError, AuctionId, AuctionSpec, Bid};
 use mabeam_shards::market::MarketUpdate;
 
 use crate::agents::AgentCommand;
@@ -115,7 +115,7 @@ impl BatchWriter {
     /// [`Auctions::bid_nowait`](crate::auctions::Auctions::bid_nowait)); an id that
     /// cannot be this engine's is refused here with `NotFound`.
     pub fn bid(&mut self, id: AuctionId, bid: Bid) -> Result<Buffered, AuctionError> {
-        let shard = (id >> AUCTION_SEQ_BITS) as usize;
+        let shard = id.shard();
         if shard >= self.inner.ports.len() {
             return Err(AuctionError::NotFound { id });
         }

@@ -229,8 +229,8 @@ pub struct Event {
     pub seq: u64,
     /// Engine clock time, in nanoseconds.
     pub timestamp: u64,
-    /// What the event is about: the auction, agent or session id for service events,
-    /// the host's id for its own.
+    /// What the event is about: the auction (its [`AuctionId::to_raw`]), agent or
+    /// session id for service events, the host's id for its own.
     pub correlation: Option<u64>,
     /// What it says.
     pub payload: Payload,
@@ -481,7 +481,7 @@ impl EventSink {
             ),
             AuctionEvent::Evicted { .. } => return,
         };
-        self.emit(TopicName::Static(topic), payload, Some(id), now);
+        self.emit(TopicName::Static(topic), payload, Some(id.to_raw()), now);
     }
 
     /// A market state changed.

@@ -53,7 +53,21 @@
 //! (1) for the host's own threads, at least one. A shard sharing a core with a busy host
 //! thread answers only when the scheduler lets it; on a 2-core machine one shard is
 //! faster than two for a synchronous host and for the load tool alike (measured in
-//! `BENCHMARKS.md`).
+//! `BENCHMARKS.md`). The README's sizing guide covers 4 and many cores, containers with a
+//! CPU quota, pinning and the priority of busy host threads.
+//!
+//! [`Config`] is `#[non_exhaustive]`: start from `Config::default()` (or
+//! `Config::centralized()`) and change it with its `with_*` setters, as below, or by
+//! assigning fields of a mutable value.
+//!
+//! # Conventions
+//!
+//! Every public type implements `Debug`, readably: service handles print the engine's
+//! shape, an [`auctions::AuctionId`] its shard and sequence (`AuctionId(shard 1, #7)`),
+//! and a [`registry::CapabilitySet`] its capability ids (`CapabilitySet{0, 3}`: the
+//! names live in the engine, and [`registry::Registry::capability_names`] gives them). Old names kept as deprecated
+//! aliases: `Completion` (now [`TaggedResult`]) and `pricing::PricingService` (now
+//! [`pricing::Pricer`]).
 //!
 //! ```
 //! use mabeam::{Config, Engine};

@@ -314,8 +314,8 @@ fn row(
 }
 
 /// An id on shard 0 that was never handed out, and one on a shard that does not exist.
-const UNKNOWN_AUCTION: AuctionId = (1 << 47) - 1;
-const NO_SUCH_SHARD: AuctionId = 999 << 48;
+const UNKNOWN_AUCTION: AuctionId = AuctionId::new(0, (1 << 47) - 1);
+const NO_SUCH_SHARD: AuctionId = AuctionId::new(999, 0);
 
 fn long_name() -> String {
     "n".repeat(MAX_NAME_LEN + 1)

@@ -34,7 +34,7 @@ use std::time::Duration;
 
 use auctions_model::AuctionsModel;
 use mabeam::agents::{AgentError, AgentSnapshot, AgentState, AgentStatus};
-use mabeam::auctions::{AuctionFilter, AuctionKind, AuctionSpec, Bid, KindTag};
+use mabeam::auctions::{AuctionFilter, AuctionId, AuctionKind, AuctionSpec, Bid, KindTag};
 use mabeam::registry::{Entry, Field, Filter, Health, Lease, MetadataSpec, Op, RegistryError};
 use mabeam::{Clock, Config, Engine, ManualClock};
 
@@ -579,9 +579,11 @@ fn auction_step(
     let auctions = engine.auctions();
     // An id to act on: mostly one created before (evicted ones included), sometimes one
     // that was never created.
-    let pick = |rng: &mut Rng, am: &AuctionsModel| -> u64 {
+    let pick = |rng: &mut Rng, am: &AuctionsModel| -> AuctionId {
         if am.known.is_empty() || rng.below(12) == 0 {
-            (rng.below(4) << auctions_model::SEQ_BITS) | (1_000_000 + rng.below(10))
+            AuctionId::from_raw(
+                (rng.below(4) << auctions_model::SEQ_BITS) | (1_000_000 + rng.below(10)),
+            )
         } else {
             let n = am.known.len() as u64;
             // Favour recent auctions.
@@ -640,23 +642,18 @@ fn auction_step(
                         want.err(),
                         got.err(),
                         "{}",
-                        ctx(&format!("bid_nowait {id:#x} {bid:?}"))
+                        ctx(&format!("bid_nowait {id:?} {bid:?}"))
                     );
                 }
             } else {
                 let got = auctions.bid(id, bid).wait().expect("bid ticket");
-                assert_eq!(got, want, "{}", ctx(&format!("bid {id:#x} {bid:?}")));
+                assert_eq!(got, want, "{}", ctx(&format!("bid {id:?} {bid:?}")));
             }
         }
         9 => {
             let id = pick(rng, am);
             let got = auctions.close(id).wait().expect("close ticket");
-            assert_eq!(
-                got,
-                am.close(id, *now),
-                "{}",
-                ctx(&format!("close {id:#x}"))
-            );
+            assert_eq!(got, am.close(id, *now), "{}", ctx(&format!("close {id:?}")));
         }
         10 => {
             let id = pick(rng, am);
@@ -665,7 +662,7 @@ fn auction_step(
                 got,
                 am.cancel(id, *now),
                 "{}",
-                ctx(&format!("cancel {id:#x}"))
+                ctx(&format!("cancel {id:?}"))
             );
         }
         11 | 12 => {
@@ -675,7 +672,7 @@ fn auction_step(
                 auctions.status(id),
                 Ok(am.status(id, *now)),
                 "{}",
-                ctx(&format!("status {id:#x}"))
+                ctx(&format!("status {id:?}"))
             );
         }
         13 => {

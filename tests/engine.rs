@@ -15,6 +15,24 @@ fn state(load: u64) -> AgentState {
     }
 }
 
+/// The types a host moves between threads are `Send` (and `Sync` where shared): checked
+/// when this file compiles.
+const _: () = {
+    fn send_sync<T: Send + Sync + 'static>() {}
+    fn send<T: Send + 'static>() {}
+    let _ = send_sync::<Engine>;
+    let _ = send_sync::<mabeam::EngineHandle>;
+    let _ = send_sync::<Config>;
+    let _ = send_sync::<Error>;
+    let _ = send_sync::<StartError>;
+    let _ = send_sync::<mabeam::auctions::AuctionError>;
+    let _ = send_sync::<mabeam::registry::Lease>;
+    let _ = send_sync::<mabeam::barriers::Barrier>;
+    let _ = send_sync::<mabeam::events::Subscription>;
+    let _ = send::<mabeam::Ticket<u64>>;
+    let _ = send::<mabeam::BatchWriter>;
+};
+
 #[test]
 fn flush_gives_read_your_writes() {
     let engine = common::engine(2);

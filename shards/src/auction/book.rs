@@ -127,19 +127,22 @@ pub enum AuctionEvent {
 ///   stale entries outnumber live ones, so it stays within `2 * max_open + 64` entries.
 ///
 /// ```
-/// use mabeam_shards::auction::{AuctionBook, AuctionEvent, AuctionKind, AuctionSpec, Bid, BookLimits};
+/// use mabeam_shards::auction::{
+///     AuctionBook, AuctionEvent, AuctionId, AuctionKind, AuctionSpec, Bid, BookLimits,
+/// };
 ///
+/// const ID: AuctionId = AuctionId::new(0, 7);
 /// let mut book = AuctionBook::new(BookLimits::default());
 /// let mut events = Vec::new();
 /// let spec = AuctionSpec {
 ///     kind: AuctionKind::SealedFirstPrice { reserve: 10 },
 ///     seller: 1, category: 0, deadline: Some(500), buy_now: None,
 /// };
-/// book.create(7, spec, 0, &mut events)?;
-/// book.bid(7, Bid { bidder: 2, amount: 12, bundle: 0 }, 100, &mut events)?;
+/// book.create(ID, spec, 0, &mut events)?;
+/// book.bid(ID, Bid { bidder: 2, amount: 12, bundle: 0 }, 100, &mut events)?;
 /// assert_eq!(book.next_deadline(), Some(500));
 /// book.advance(500, &mut events);
-/// assert!(matches!(events.last(), Some(AuctionEvent::Closed { id: 7, .. })));
+/// assert!(matches!(events.last(), Some(AuctionEvent::Closed { id: ID, .. })));
 /// # Ok::<(), mabeam_shards::auction::AuctionError>(())
 /// ```
 #[derive(Debug, Clone)]
