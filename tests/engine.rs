@@ -259,3 +259,55 @@ fn shard_threads_are_named_and_pinning_is_reported() {
         );
     }
 }
+
+#[test]
+fn debug_output_is_readable() {
+    let engine = common::engine(2);
+    // Service handles print the engine's shape, not an opaque pointer.
+    for (debug, name) in [
+        (format!("{:?}", engine.registry()), "Registry"),
+        (format!("{:?}", engine.agents()), "Agents"),
+        (format!("{:?}", engine.auctions()), "Auctions"),
+        (format!("{:?}", engine.market()), "Market"),
+        (format!("{:?}", engine.pricing()), "Pricer"),
+        (format!("{:?}", engine.coordination()), "Coordination"),
+        (format!("{:?}", engine.barriers()), "Barriers"),
+        (format!("{:?}", engine.events()), "Events"),
+    ] {
+        assert_eq!(
+            debug,
+            format!("{name} {{ mode: Sharded, shards: 2, shut_down: false }}")
+        );
+    }
+    // An auction id shows its shard and sequence; the first create on a shard is #0.
+    let spec = mabeam::auctions::AuctionSpec {
+        kind: mabeam::auctions::AuctionKind::Vickrey { reserve: 1 },
+        seller: 1,
+        category: 0,
+        deadline: None,
+        buy_now: None,
+    };
+    let id = engine.auctions().create(spec).wait().unwrap().unwrap();
+    assert_eq!(
+        format!("{id:?}"),
+        format!("AuctionId(shard {}, #0)", id.shard())
+    );
+    // A capability set shows its interned ids, which the registry names.
+    let _lease = engine
+        .registry()
+        .register(
+            "a",
+            1,
+            &mabeam::registry::MetadataSpec::with_capabilities(&["plan", "bid"]),
+        )
+        .unwrap();
+    let caps = engine
+        .registry()
+        .lookup("a")
+        .unwrap()
+        .unwrap()
+        .metadata
+        .capabilities;
+    assert_eq!(format!("{caps:?}"), "CapabilitySet{0, 1}");
+    assert_eq!(engine.registry().capability_names(&caps), ["plan", "bid"]);
+}
