@@ -21,11 +21,11 @@ const WAIT: Duration = Duration::from_secs(60);
 const EVENTS: u64 = 10_000;
 
 fn engine(shards: usize) -> Engine {
-    Engine::start(Config {
-        shards,
-        pin_threads: false,
-        ..Config::default()
-    })
+    Engine::start(
+        Config::default()
+            .with_shards(shards)
+            .with_pin_threads(false),
+    )
     .expect("valid config")
 }
 

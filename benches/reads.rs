@@ -276,12 +276,8 @@ fn bench_contender<M, R>(
 }
 
 fn mabeam(group: &mut Group<'_>, keys: &[u64], mode: WriterMode, pin: bool) {
-    let engine = Engine::start(Config {
-        shards: 2,
-        pin_threads: pin,
-        ..Config::default()
-    })
-    .expect("the bench config is valid");
+    let engine = Engine::start(Config::default().with_shards(2).with_pin_threads(pin))
+        .expect("the bench config is valid");
     let mut init = engine.batch_writer(MABEAM_WRITE_BATCH);
     for id in 1..=AGENTS {
         let _held_or_sent = init

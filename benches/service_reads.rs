@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_main, BenchmarkId, Criterion, Throughput};
 use mabeam::agents::AgentState;
-use mabeam::auctions::{AuctionKind, AuctionSpec};
+use mabeam::auctions::{AuctionId, AuctionKind, AuctionSpec};
 use mabeam::market::MarketUpdate;
 use mabeam::registry::{Lease, MetadataSpec};
 use mabeam::{Config, Engine};
@@ -34,7 +34,7 @@ type Read<'a> = Box<dyn Fn(usize) + Sync + 'a>;
 struct Loaded {
     engine: Engine,
     names: Vec<String>,
-    auctions: Vec<u64>,
+    auctions: Vec<AuctionId>,
     _leases: Vec<Lease>,
 }
 

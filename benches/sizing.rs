@@ -76,20 +76,8 @@ fn cycles(c: &mut Criterion) {
     g.measurement_time(Duration::from_secs(3));
     g.throughput(Throughput::Elements(1));
     let contenders = [
-        (
-            "shards_1",
-            Config {
-                shards: 1,
-                ..Config::default()
-            },
-        ),
-        (
-            "shards_2",
-            Config {
-                shards: 2,
-                ..Config::default()
-            },
-        ),
+        ("shards_1", Config::default().with_shards(1)),
+        ("shards_2", Config::default().with_shards(2)),
         ("default", Config::default()),
     ];
     for (name, config) in contenders {

@@ -33,7 +33,7 @@ use criterion::measurement::WallTime;
 use criterion::{criterion_main, BenchmarkGroup, BenchmarkId, Criterion, Throughput};
 use dashmap::DashMap;
 use mabeam::agents::{AgentSnapshot, AgentState};
-use mabeam::auctions::{AuctionKind, AuctionSpec, Bid};
+use mabeam::auctions::{AuctionId, AuctionKind, AuctionSpec, Bid};
 use mabeam::{Config, Engine};
 use parking_lot::RwLock;
 
@@ -226,7 +226,7 @@ impl Actor {
 }
 
 /// Creates one English auction per writer thread; returns their ids.
-fn auctions(engine: &Engine, writers: usize) -> Vec<u64> {
+fn auctions(engine: &Engine, writers: usize) -> Vec<AuctionId> {
     (0..writers)
         .map(|w| {
             engine
@@ -377,25 +377,16 @@ fn acked_under_flood(c: &mut Criterion) {
     let contenders: [(&str, Config); 5] = [
         (
             "delay_20us",
-            Config {
-                write_delay: Duration::from_micros(20),
-                ..Config::default()
-            },
+            Config::default().with_write_delay(Duration::from_micros(20)),
         ),
         ("delay_50us_default", Config::default()),
         (
             "delay_200us",
-            Config {
-                write_delay: Duration::from_micros(200),
-                ..Config::default()
-            },
+            Config::default().with_write_delay(Duration::from_micros(200)),
         ),
         (
             "mailbox_size_only",
-            Config {
-                write_delay: Duration::MAX,
-                ..Config::default()
-            },
+            Config::default().with_write_delay(Duration::MAX),
         ),
         ("centralized", Config::centralized()),
     ];

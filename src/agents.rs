@@ -13,7 +13,7 @@ pub use mabeam_shards::agents::{AgentError, AgentSnapshot, AgentState, AgentStat
 
 use crate::engine::{Inner, ServiceCtx};
 use crate::events::Payload;
-use crate::runtime::{Completion, Reply, SendWait, Ticket};
+use crate::runtime::{Reply, SendWait, TaggedResult, Ticket};
 
 /// Agent commands.
 pub(crate) enum AgentCommand {
@@ -85,6 +85,12 @@ pub struct Agents<'e> {
     inner: &'e Arc<Inner>,
 }
 
+impl std::fmt::Debug for Agents<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.inner.debug_handle("Agents", f)
+    }
+}
+
 impl<'e> Agents<'e> {
     pub(crate) fn new(inner: &'e Arc<Inner>) -> Self {
         Self { inner }
@@ -137,13 +143,13 @@ impl<'e> Agents<'e> {
             })
     }
 
-    /// Writes `state`; the result goes to `tx` as a [`Completion`] tagged `tag`. A full
+    /// Writes `state`; the result goes to `tx` as a [`TaggedResult`] tagged `tag`. A full
     /// `tx` drops the result (the shard never blocks on a caller's channel).
     pub fn update_to(
         &self,
         id: u64,
         state: AgentState,
-        tx: &flume::Sender<Completion<Result<AgentSnapshot, AgentError>>>,
+        tx: &flume::Sender<TaggedResult<Result<AgentSnapshot, AgentError>>>,
         tag: u64,
     ) -> Result<(), AgentError> {
         let reply = Reply::channel(tx.clone(), tag);

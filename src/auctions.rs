@@ -23,7 +23,6 @@ use crate::economics::{dutch_price, EconomicsCommand};
 use crate::engine::Inner;
 use crate::runtime::{Reply, SendWait, Ticket};
 use crate::Error;
-use mabeam_shards::auction::AUCTION_SEQ_BITS;
 
 thread_local! {
     /// Round-robin position of this thread's auction creates.
@@ -50,7 +49,7 @@ fn thread_seed() -> usize {
 ///
 /// ```
 /// use mabeam::auctions::{AuctionKind, AuctionSpec, Bid};
-/// let engine = mabeam::Engine::start(mabeam::Config { shards: 2, pin_threads: false, ..Default::default() })?;
+/// let engine = mabeam::Engine::start(mabeam::Config::default().with_shards(2).with_pin_threads(false))?;
 /// let auctions = engine.auctions();
 /// let spec = AuctionSpec {
 ///     kind: AuctionKind::English { reserve: 100, min_increment: 5 },
@@ -68,6 +67,12 @@ pub struct Auctions<'e> {
     inner: &'e Arc<Inner>,
 }
 
+impl std::fmt::Debug for Auctions<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.inner.debug_handle("Auctions", f)
+    }
+}
+
 impl<'e> Auctions<'e> {
     pub(crate) fn new(inner: &'e Arc<Inner>) -> Self {
         Self { inner }
@@ -75,7 +80,7 @@ impl<'e> Auctions<'e> {
 
     /// The shard of auction `id`, or `None` if the id cannot be one of this engine's.
     fn shard(&self, id: AuctionId) -> Option<usize> {
-        let shard = (id >> AUCTION_SEQ_BITS) as usize;
+        let shard = id.shard();
         (shard < self.inner.ports.len()).then_some(shard)
     }
 
@@ -157,7 +162,7 @@ impl<'e> Auctions<'e> {
         let port = &self.inner.ports[shard].economics;
         let Some(status) = port
             .status
-            .get(id)
+            .get(id.to_raw())
             .and_then(|w| AuctionStatus::from_words(&w))
         else {
             return Ok(None);
@@ -168,8 +173,9 @@ impl<'e> Auctions<'e> {
     /// For an open Dutch auction, the clock price at this moment.
     fn with_clock_price(&self, mut status: AuctionStatus) -> AuctionStatus {
         if status.kind == KindTag::Dutch && status.state == AuctionState::Open {
-            let shard = (status.id >> AUCTION_SEQ_BITS) as usize;
-            if let Some(clock) = self.inner.ports[shard].economics.dutch.get(status.id) {
+            let shard = status.id.shard();
+            let dutch = &self.inner.ports[shard].economics.dutch;
+            if let Some(clock) = dutch.get(status.id.to_raw()) {
                 let price = dutch_price(&clock, status.created_at, self.inner.config.clock.now());
                 status.price = Some(price);
                 status.min_bid = Some(price.max(1));

@@ -26,6 +26,7 @@ use crate::Error;
 
 /// Why a barrier call failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum BarrierError {
     /// A barrier needs at least one party.
     ZeroParties,
@@ -180,7 +181,7 @@ impl Barrier {
 ///
 /// ```
 /// use std::time::Duration;
-/// let engine = mabeam::Engine::start(mabeam::Config { shards: 1, pin_threads: false, ..Default::default() })?;
+/// let engine = mabeam::Engine::start(mabeam::Config::default().with_shards(1).with_pin_threads(false))?;
 /// let barrier = engine.barriers().create(1, 2)?;
 /// let other = barrier.clone();
 /// let t = std::thread::spawn(move || other.wait(Duration::from_secs(10)));
@@ -193,6 +194,12 @@ impl Barrier {
 #[derive(Clone, Copy)]
 pub struct Barriers<'e> {
     inner: &'e Arc<Inner>,
+}
+
+impl std::fmt::Debug for Barriers<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.inner.debug_handle("Barriers", f)
+    }
 }
 
 impl<'e> Barriers<'e> {

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use mabeam_shards::agents::AgentState;
-use mabeam_shards::auction::{AuctionError, AuctionId, AuctionSpec, Bid, AUCTION_SEQ_BITS};
+use mabeam_shards::auction::{AuctionError, AuctionId, AuctionSpec, Bid};
 use mabeam_shards::market::MarketUpdate;
 
 use crate::agents::AgentCommand;
@@ -39,7 +39,7 @@ use crate::Error;
 /// ```
 /// use mabeam::{Buffered, Config, Engine};
 /// use mabeam::agents::AgentState;
-/// let engine = Engine::start(Config { shards: 2, pin_threads: false, ..Config::default() })?;
+/// let engine = Engine::start(Config::default().with_shards(2).with_pin_threads(false))?;
 /// let mut writer = engine.batch_writer(256);
 /// let mut accepted = 0;
 /// for id in 0..1000 {
@@ -115,7 +115,7 @@ impl BatchWriter {
     /// [`Auctions::bid_nowait`](crate::auctions::Auctions::bid_nowait)); an id that
     /// cannot be this engine's is refused here with `NotFound`.
     pub fn bid(&mut self, id: AuctionId, bid: Bid) -> Result<Buffered, AuctionError> {
-        let shard = (id >> AUCTION_SEQ_BITS) as usize;
+        let shard = id.shard();
         if shard >= self.inner.ports.len() {
             return Err(AuctionError::NotFound { id });
         }

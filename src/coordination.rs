@@ -49,14 +49,21 @@ use crate::Error;
 /// Bits of a session id that hold the engine-wide sequence.
 const SESSION_SEQ_BITS: u32 = 48;
 
-/// Bounds of coordination.
+/// Bounds of coordination (`#[non_exhaustive]`: start from
+/// [`CoordinationConfig::default()`] and use the `with_*` setters or assign fields).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CoordinationConfig {
     /// Most sessions open at once, engine-wide.
     pub max_open: usize,
     /// Ended sessions kept per shard for status reads.
     pub retained: usize,
 }
+
+setters!(CoordinationConfig {
+    with_max_open => max_open: usize,
+    with_retained => retained: usize,
+});
 
 impl Default for CoordinationConfig {
     fn default() -> Self {
@@ -270,6 +277,12 @@ pub struct Coordination<'e> {
     inner: &'e Arc<Inner>,
 }
 
+impl std::fmt::Debug for Coordination<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.inner.debug_handle("Coordination", f)
+    }
+}
+
 impl<'e> Coordination<'e> {
     pub(crate) fn new(inner: &'e Arc<Inner>) -> Self {
         Self { inner }
@@ -335,7 +348,8 @@ impl<'e> Coordination<'e> {
                 Ok(Some(_)) => {}
                 Ok(None) => return Err(CoordinationError::UnknownAgent { agent }),
                 Err(AgentError::Engine(e)) => return Err(e.into()),
-                Err(AgentError::NotFound | AgentError::Full { .. }) => {
+                // A read never answers with a write's refusal (`NotFound`, `Full`).
+                Err(_) => {
                     return Err(Error::Internal("an agent read refused with a write error").into())
                 }
             }

@@ -98,8 +98,10 @@ pub(crate) enum EconomicsCommand {
     },
 }
 
-/// Per-shard bounds of the economics state.
+/// Per-shard bounds of the economics state (`#[non_exhaustive]`: start from
+/// [`EconomicsConfig::default()`] and use the `with_*` setters or assign fields).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct EconomicsConfig {
     /// Auction bounds per shard: open auctions, retained ended auctions (count and age).
     pub auctions: BookLimits,
@@ -108,6 +110,12 @@ pub struct EconomicsConfig {
     /// Pricing results cached per shard; beyond it the oldest entry is evicted.
     pub pricing_cache: usize,
 }
+
+setters!(EconomicsConfig {
+    with_auctions => auctions: BookLimits,
+    with_market => market: MarketLimits,
+    with_pricing_cache => pricing_cache: usize,
+});
 
 impl Default for EconomicsConfig {
     fn default() -> Self {
@@ -196,7 +204,8 @@ impl EconomicsShard {
         let now = ctx.now;
         match cmd {
             EconomicsCommand::Create { spec, reply } => {
-                let id = (self.index as u64) << AUCTION_SEQ_BITS | self.next_seq;
+                let id =
+                    AuctionId::from_raw((self.index as u64) << AUCTION_SEQ_BITS | self.next_seq);
                 let r = self.book.create(id, spec, now, &mut self.events);
                 if r.is_ok() {
                     self.next_seq += 1;
@@ -207,7 +216,8 @@ impl EconomicsShard {
                         reserve,
                     } = spec.kind
                     {
-                        self.dutch.insert(id, [start, step, tick_nanos, reserve]);
+                        self.dutch
+                            .insert(id.to_raw(), [start, step, tick_nanos, reserve]);
                     }
                 }
                 self.drain_events(ctx);
@@ -283,33 +293,33 @@ impl EconomicsShard {
     fn drain_events(&mut self, ctx: &mut ServiceCtx<'_>) {
         for event in self.events.drain(..) {
             match &event {
-                AuctionEvent::Created(s) => self.status.insert(s.id, s.to_words()),
+                AuctionEvent::Created(s) => self.status.insert(s.id.to_raw(), s.to_words()),
                 AuctionEvent::Bid { id, .. } => {
                     // Absent only if the bid ended the auction and retention evicted it:
                     // the `Closed` and `Evicted` events that follow publish that.
                     if let Ok(s) = self.book.status(*id, ctx.now) {
-                        self.status.insert(*id, s.to_words());
+                        self.status.insert(id.to_raw(), s.to_words());
                     }
                 }
                 // From the event, not the book: retention may have evicted the auction in
                 // the same call (an `Evicted` event follows), and the sale must still
                 // reach its market.
                 AuctionEvent::Cancelled { id, status } => {
-                    self.status.insert(*id, status.to_words());
+                    self.status.insert(id.to_raw(), status.to_words());
                 }
                 AuctionEvent::Closed {
                     id,
                     outcome,
                     status,
                 } => {
-                    self.status.insert(*id, status.to_words());
+                    self.status.insert(id.to_raw(), status.to_words());
                     if outcome.is_sold() {
                         feed_market(status.category, outcome, self.shards, ctx);
                     }
                 }
                 AuctionEvent::Evicted { id } => {
-                    self.status.remove(*id);
-                    self.dutch.remove(*id);
+                    self.status.remove(id.to_raw());
+                    self.dutch.remove(id.to_raw());
                 }
             }
             ctx.events.auction(event, ctx.now);

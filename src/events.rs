@@ -48,8 +48,10 @@ fn payload_bytes(payload: &Payload) -> usize {
     }
 }
 
-/// Bounds of the event system.
+/// Bounds of the event system (`#[non_exhaustive]`: start from
+/// [`EventsConfig::default()`] and use the `with_*` setters or assign fields).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct EventsConfig {
     /// Events kept per shard for [`Events::history`]; 0 keeps none.
     pub history: usize,
@@ -90,6 +92,14 @@ impl EventsConfig {
         None
     }
 }
+
+setters!(EventsConfig {
+    with_history => history: usize,
+    with_max_subscriptions => max_subscriptions: usize,
+    with_max_queue => max_queue: usize,
+    with_max_payload => max_payload: usize,
+    with_history_bytes => history_bytes: usize,
+});
 
 impl Default for EventsConfig {
     fn default() -> Self {
@@ -219,8 +229,8 @@ pub struct Event {
     pub seq: u64,
     /// Engine clock time, in nanoseconds.
     pub timestamp: u64,
-    /// What the event is about: the auction, agent or session id for service events,
-    /// the host's id for its own.
+    /// What the event is about: the auction (its [`AuctionId::to_raw`]), agent or
+    /// session id for service events, the host's id for its own.
     pub correlation: Option<u64>,
     /// What it says.
     pub payload: Payload,
@@ -228,6 +238,7 @@ pub struct Event {
 
 /// Why an events call was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum EventError {
     /// The topic or pattern is malformed.
     Topic(TopicError),
@@ -470,7 +481,7 @@ impl EventSink {
             ),
             AuctionEvent::Evicted { .. } => return,
         };
-        self.emit(TopicName::Static(topic), payload, Some(id), now);
+        self.emit(TopicName::Static(topic), payload, Some(id.to_raw()), now);
     }
 
     /// A market state changed.
@@ -661,7 +672,7 @@ impl Drop for Subscription {
 /// The events of an engine; get it with [`Engine::events`](crate::EngineHandle::events).
 ///
 /// ```
-/// let engine = mabeam::Engine::start(mabeam::Config { shards: 2, pin_threads: false, ..Default::default() })?;
+/// let engine = mabeam::Engine::start(mabeam::Config::default().with_shards(2).with_pin_threads(false))?;
 /// let sub = engine.events().subscribe("app.*", 64)?;
 /// engine.events().publish("app.started", b"hello", Some(7))?;
 /// let event = sub.recv()?;
@@ -672,6 +683,12 @@ impl Drop for Subscription {
 #[derive(Clone, Copy)]
 pub struct Events<'e> {
     inner: &'e Arc<Inner>,
+}
+
+impl std::fmt::Debug for Events<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.inner.debug_handle("Events", f)
+    }
 }
 
 impl<'e> Events<'e> {

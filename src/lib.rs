@@ -29,10 +29,16 @@
 //! [`Error::Internal`], [`Error::Timeout`]) have one place in each call's type:
 //! - a ticketed call (`Ticket<Result<T, ServiceError>>`) reports them as the **outer**
 //!   `Err` of [`Ticket::wait`]; the inner `Result` carries only the service's own
-//!   answers (a refused bid, an unknown id), never `ServiceError::Engine`;
+//!   answers (a refused bid, an unknown id), never `ServiceError::Engine` — hence
+//!   `wait()??`, explained with an example in
+//!   [`Ticket`'s docs](Ticket#two-levels-of-errors-wait);
 //! - a call that answers directly (`Result<T, ServiceError>`) wraps them as
 //!   `ServiceError::Engine(e)` (every service error converts `From<Error>`, so `?`
 //!   works on both levels).
+//!
+//! Every error type implements `Display` and `std::error::Error`, and every error enum
+//! is `#[non_exhaustive]`: a match on one needs a wildcard arm, and a new variant is not
+//! a breaking change.
 //!
 //! # Shutdown and faults
 //!
@@ -47,13 +53,27 @@
 //! (1) for the host's own threads, at least one. A shard sharing a core with a busy host
 //! thread answers only when the scheduler lets it; on a 2-core machine one shard is
 //! faster than two for a synchronous host and for the load tool alike (measured in
-//! `BENCHMARKS.md`).
+//! `BENCHMARKS.md`). The README's sizing guide covers 4 and many cores, containers with a
+//! CPU quota, pinning and the priority of busy host threads.
+//!
+//! [`Config`] is `#[non_exhaustive]`: start from `Config::default()` (or
+//! `Config::centralized()`) and change it with its `with_*` setters, as below, or by
+//! assigning fields of a mutable value.
+//!
+//! # Conventions
+//!
+//! Every public type implements `Debug`, readably: service handles print the engine's
+//! shape, an [`auctions::AuctionId`] its shard and sequence (`AuctionId(shard 1, #7)`),
+//! and a [`registry::CapabilitySet`] its capability ids (`CapabilitySet{0, 3}`: the
+//! names live in the engine, and [`registry::Registry::capability_names`] gives them). Old names kept as deprecated
+//! aliases: `Completion` (now [`TaggedResult`]) and `pricing::PricingService` (now
+//! [`pricing::Pricer`]).
 //!
 //! ```
 //! use mabeam::{Config, Engine};
 //! use mabeam::registry::MetadataSpec;
 //!
-//! let engine = Engine::start(Config { shards: 2, pin_threads: false, ..Config::default() })?;
+//! let engine = Engine::start(Config::default().with_shards(2).with_pin_threads(false))?;
 //! let lease = engine.registry().register("planner", 42, &MetadataSpec::with_capabilities(&["plan"]))?;
 //! assert_eq!(engine.registry().lookup("planner")?.unwrap().handle, 42);
 //! assert_eq!(engine.registry().find_by_capability(&["plan"])?.len(), 1);
@@ -62,7 +82,27 @@
 //! assert!(engine.registry().lookup("planner")?.is_none());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
-#![warn(missing_docs)]
+#![warn(missing_docs, missing_debug_implementations)]
+// Every example in the docs, the README's included, compiles without a warning.
+#![doc(test(attr(deny(warnings))))]
+
+/// Builder-style setters `with_field(value) -> Self` for configuration structs, which are
+/// `#[non_exhaustive]` (no struct literal outside the crate, so that adding a field is
+/// not a breaking change): `Config::default().with_shards(2)`.
+macro_rules! setters {
+    ($ty:ident { $($with:ident => $field:ident: $t:ty),* $(,)? }) => {
+        impl $ty {
+            $(
+                #[doc = concat!("Sets [`", stringify!($field), "`](Self::", stringify!($field), ").")]
+                #[must_use]
+                pub fn $with(mut self, value: $t) -> Self {
+                    self.$field = value;
+                    self
+                }
+            )*
+        }
+    };
+}
 
 // The layers, bottom up: `runtime` knows no service; each service module holds its
 // host-side handle and its shard-side applier; `engine` composes them.
@@ -95,5 +135,10 @@ pub use economics::EconomicsConfig;
 pub use engine::{Config, Engine, EngineHandle, Mode, ShutdownReport, MAX_SHARDS};
 pub use mabeam_shards::Error;
 pub use runtime::clock::{Clock, ManualClock};
-pub use runtime::{Buffered, Completion, ShardReport, StartError, StartReport, Ticket};
+pub use runtime::{Buffered, ShardReport, StartError, StartReport, TaggedResult, Ticket};
 pub use tasks::{TaskError, TaskStats, Tasks};
+
+/// The former name of [`TaggedResult`], which clashed with the unrelated
+/// [`coordination::Completion`].
+#[deprecated(note = "renamed to `TaggedResult` (`coordination::Completion` is unrelated)")]
+pub type Completion<T> = TaggedResult<T>;

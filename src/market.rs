@@ -21,6 +21,12 @@ pub struct Market<'e> {
     inner: &'e Arc<Inner>,
 }
 
+impl std::fmt::Debug for Market<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.inner.debug_handle("Market", f)
+    }
+}
+
 impl<'e> Market<'e> {
     pub(crate) fn new(inner: &'e Arc<Inner>) -> Self {
         Self { inner }

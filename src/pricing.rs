@@ -39,11 +39,12 @@ fn check_hash(input: &PricingInput) -> u64 {
     mix64(h)
 }
 
-/// Pricing of an engine; get it with [`Engine::pricing`](crate::EngineHandle::pricing).
+/// The pricer of an engine: pricing computed on the task pool, and its cache; get it
+/// with [`Engine::pricing`](crate::EngineHandle::pricing).
 ///
 /// ```
 /// use mabeam::pricing::{PricingInput, Trend};
-/// let engine = mabeam::Engine::start(mabeam::Config { shards: 2, pin_threads: false, ..Default::default() })?;
+/// let engine = mabeam::Engine::start(mabeam::Config::default().with_shards(2).with_pin_threads(false))?;
 /// let input = PricingInput { recent_prices: vec![100.0, 105.0, 112.0], demand: 3.0, supply: 2.0, base_price: 10.0 };
 /// let p = engine.pricing().calculate(&input).wait()??;
 /// assert_eq!(p.trend, Trend::Rising);
@@ -52,11 +53,21 @@ fn check_hash(input: &PricingInput) -> u64 {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Copy)]
-pub struct PricingService<'e> {
+pub struct Pricer<'e> {
     inner: &'e Arc<Inner>,
 }
 
-impl<'e> PricingService<'e> {
+/// The former name of [`Pricer`].
+#[deprecated(note = "renamed to `Pricer`, like the other handles (`Registry`, `Market`, …)")]
+pub type PricingService<'e> = Pricer<'e>;
+
+impl std::fmt::Debug for Pricer<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.inner.debug_handle("Pricer", f)
+    }
+}
+
+impl<'e> Pricer<'e> {
     pub(crate) fn new(inner: &'e Arc<Inner>) -> Self {
         Self { inner }
     }

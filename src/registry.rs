@@ -267,6 +267,12 @@ pub struct Registry<'e> {
     inner: &'e Arc<Inner>,
 }
 
+impl std::fmt::Debug for Registry<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.inner.debug_handle("Registry", f)
+    }
+}
+
 impl<'e> Registry<'e> {
     pub(crate) fn new(inner: &'e Arc<Inner>) -> Self {
         Self { inner }

@@ -285,7 +285,7 @@ impl<'e> Tasks<'e> {
     /// ran or while it was still running past `Config::shutdown_timeout`.
     ///
     /// ```
-    /// let engine = mabeam::Engine::start(mabeam::Config { shards: 1, pin_threads: false, ..Default::default() })?;
+    /// let engine = mabeam::Engine::start(mabeam::Config::default().with_shards(1).with_pin_threads(false))?;
     /// assert_eq!(engine.tasks().spawn(|| 6 * 7).wait()?, Ok(42));
     /// let failed = engine.tasks().spawn(|| -> u32 { panic!("boom") }).wait()?;
     /// assert_eq!(failed, Err(mabeam::TaskError::Panicked("boom".into())));

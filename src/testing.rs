@@ -19,6 +19,12 @@ pub struct Stall {
     _release: flume::Sender<()>,
 }
 
+impl std::fmt::Debug for Testing<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.inner.debug_handle("Testing", f)
+    }
+}
+
 impl Testing<'_> {
     /// Makes shard `shard` stop draining its mailbox until the returned guard is
     /// dropped; returns once the shard is stalled (everything sent before is applied).

@@ -8,11 +8,8 @@ use mabeam::{Config, Engine, Error, ManualClock};
 #[test]
 fn update_get_remove() {
     let clock = ManualClock::new(1_000);
-    let engine = Engine::start(Config {
-        clock: mabeam::Clock::Manual(clock.clone()),
-        ..common::config(2)
-    })
-    .unwrap();
+    let engine =
+        Engine::start(common::config(2).with_clock(mabeam::Clock::Manual(clock.clone()))).unwrap();
     let agents = engine.agents();
     assert_eq!(agents.get(1).unwrap(), None);
     let s = AgentState {
@@ -45,11 +42,7 @@ fn update_get_remove() {
 
 #[test]
 fn a_full_shard_refuses_new_agents() {
-    let engine = Engine::start(Config {
-        agent_capacity: 2,
-        ..common::config(1)
-    })
-    .unwrap();
+    let engine = Engine::start(common::config(1).with_agent_capacity(2)).unwrap();
     let agents = engine.agents();
     for id in 0..2 {
         agents
@@ -121,11 +114,7 @@ fn concurrent_writers_and_readers_agree() {
 
 #[test]
 fn centralized_agents_are_round_trips() {
-    let engine = Engine::start(Config {
-        pin_threads: false,
-        ..Config::centralized()
-    })
-    .unwrap();
+    let engine = Engine::start(Config::centralized().with_pin_threads(false)).unwrap();
     let agents = engine.agents();
     agents
         .update(

@@ -174,11 +174,11 @@ fn bid(bidder: u64, amount: u64) -> Bid {
 fn fixture(centralized: bool) -> Fixture {
     let (engine, clock) = if centralized {
         let clock = ManualClock::new(1_000);
-        let engine = Engine::start(Config {
-            clock: Clock::Manual(clock.clone()),
-            pin_threads: false,
-            ..Config::centralized()
-        })
+        let engine = Engine::start(
+            Config::centralized()
+                .with_clock(Clock::Manual(clock.clone()))
+                .with_pin_threads(false),
+        )
         .expect("valid config");
         (engine, clock)
     } else {
@@ -314,8 +314,8 @@ fn row(
 }
 
 /// An id on shard 0 that was never handed out, and one on a shard that does not exist.
-const UNKNOWN_AUCTION: AuctionId = (1 << 47) - 1;
-const NO_SUCH_SHARD: AuctionId = 999 << 48;
+const UNKNOWN_AUCTION: AuctionId = AuctionId::new(0, (1 << 47) - 1);
+const NO_SUCH_SHARD: AuctionId = AuctionId::new(999, 0);
 
 fn long_name() -> String {
     "n".repeat(MAX_NAME_LEN + 1)
@@ -1444,13 +1444,11 @@ fn refused_registrations_do_not_spend_capability_slots() {
 #[test]
 fn every_bound_hit_is_a_typed_error_and_changes_nothing() {
     let clock = ManualClock::new(1_000);
-    let mut config = Config {
-        clock: Clock::Manual(clock),
-        registry_capacity: 1,
-        agent_capacity: 1,
-        max_barriers: 1,
-        ..common::config(1)
-    };
+    let mut config = common::config(1)
+        .with_clock(Clock::Manual(clock))
+        .with_registry_capacity(1)
+        .with_agent_capacity(1)
+        .with_max_barriers(1);
     config.economics.auctions.max_open = 1;
     config.economics.market.max_keys = 1;
     config.events.max_subscriptions = 1;

@@ -11,22 +11,17 @@ pub fn engine(shards: usize) -> Engine {
 
 /// The config of [`engine`].
 pub fn config(shards: usize) -> Config {
-    Config {
-        shards,
-        pin_threads: false,
-        idle_spin: std::time::Duration::from_micros(5),
-        ticket_spin: std::time::Duration::from_micros(1),
-        ..Config::default()
-    }
+    Config::default()
+        .with_shards(shards)
+        .with_pin_threads(false)
+        .with_idle_spin(std::time::Duration::from_micros(5))
+        .with_ticket_spin(std::time::Duration::from_micros(1))
 }
 
 /// An engine like [`engine`] whose clock only moves by hand, starting at 1,000 ns.
 pub fn manual_engine(shards: usize) -> (Engine, ManualClock) {
     let clock = ManualClock::new(1_000);
-    let engine = Engine::start(Config {
-        clock: Clock::Manual(clock.clone()),
-        ..config(shards)
-    })
-    .expect("test config is valid");
+    let engine = Engine::start(config(shards).with_clock(Clock::Manual(clock.clone())))
+        .expect("test config is valid");
     (engine, clock)
 }

@@ -34,7 +34,7 @@ use std::time::Duration;
 
 use auctions_model::AuctionsModel;
 use mabeam::agents::{AgentError, AgentSnapshot, AgentState, AgentStatus};
-use mabeam::auctions::{AuctionFilter, AuctionKind, AuctionSpec, Bid, BookLimits, KindTag};
+use mabeam::auctions::{AuctionFilter, AuctionId, AuctionKind, AuctionSpec, Bid, KindTag};
 use mabeam::registry::{Entry, Field, Filter, Health, Lease, MetadataSpec, Op, RegistryError};
 use mabeam::{Clock, Config, Engine, ManualClock};
 
@@ -83,29 +83,22 @@ fn start(shape: Shape, retention: Retention) -> (Engine, ManualClock) {
     let clock = ManualClock::new(1_000);
     let base = match shape {
         Shape::Sharded(n) => common::config(n),
-        Shape::Centralized => Config {
-            pin_threads: false,
-            idle_spin: Duration::from_micros(5),
-            ticket_spin: Duration::from_micros(1),
-            ..Config::centralized()
-        },
+        Shape::Centralized => Config::centralized()
+            .with_pin_threads(false)
+            .with_idle_spin(Duration::from_micros(5))
+            .with_ticket_spin(Duration::from_micros(1)),
     };
     let mut economics = base.economics;
-    economics.auctions = BookLimits {
-        max_retained: retention.max_retained,
-        retention_nanos: retention.retention_nanos,
-        ..economics.auctions
-    };
-    let events = mabeam::events::EventsConfig {
-        history: events_model::HISTORY,
-        ..base.events
-    };
-    let engine = Engine::start(Config {
-        clock: Clock::Manual(clock.clone()),
-        economics,
-        events,
-        ..base
-    })
+    economics.auctions = economics
+        .auctions
+        .with_max_retained(retention.max_retained)
+        .with_retention_nanos(retention.retention_nanos);
+    let events = base.events.with_history(events_model::HISTORY);
+    let engine = Engine::start(
+        base.with_clock(Clock::Manual(clock.clone()))
+            .with_economics(economics)
+            .with_events(events),
+    )
     .expect("test config is valid");
     (engine, clock)
 }
@@ -586,9 +579,11 @@ fn auction_step(
     let auctions = engine.auctions();
     // An id to act on: mostly one created before (evicted ones included), sometimes one
     // that was never created.
-    let pick = |rng: &mut Rng, am: &AuctionsModel| -> u64 {
+    let pick = |rng: &mut Rng, am: &AuctionsModel| -> AuctionId {
         if am.known.is_empty() || rng.below(12) == 0 {
-            (rng.below(4) << auctions_model::SEQ_BITS) | (1_000_000 + rng.below(10))
+            AuctionId::from_raw(
+                (rng.below(4) << auctions_model::SEQ_BITS) | (1_000_000 + rng.below(10)),
+            )
         } else {
             let n = am.known.len() as u64;
             // Favour recent auctions.
@@ -647,23 +642,18 @@ fn auction_step(
                         want.err(),
                         got.err(),
                         "{}",
-                        ctx(&format!("bid_nowait {id:#x} {bid:?}"))
+                        ctx(&format!("bid_nowait {id:?} {bid:?}"))
                     );
                 }
             } else {
                 let got = auctions.bid(id, bid).wait().expect("bid ticket");
-                assert_eq!(got, want, "{}", ctx(&format!("bid {id:#x} {bid:?}")));
+                assert_eq!(got, want, "{}", ctx(&format!("bid {id:?} {bid:?}")));
             }
         }
         9 => {
             let id = pick(rng, am);
             let got = auctions.close(id).wait().expect("close ticket");
-            assert_eq!(
-                got,
-                am.close(id, *now),
-                "{}",
-                ctx(&format!("close {id:#x}"))
-            );
+            assert_eq!(got, am.close(id, *now), "{}", ctx(&format!("close {id:?}")));
         }
         10 => {
             let id = pick(rng, am);
@@ -672,7 +662,7 @@ fn auction_step(
                 got,
                 am.cancel(id, *now),
                 "{}",
-                ctx(&format!("cancel {id:#x}"))
+                ctx(&format!("cancel {id:?}"))
             );
         }
         11 | 12 => {
@@ -682,7 +672,7 @@ fn auction_step(
                 auctions.status(id),
                 Ok(am.status(id, *now)),
                 "{}",
-                ctx(&format!("status {id:#x}"))
+                ctx(&format!("status {id:?}"))
             );
         }
         13 => {

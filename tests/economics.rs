@@ -5,11 +5,11 @@ mod common;
 use std::time::Duration;
 
 use mabeam::auctions::{
-    AuctionError, AuctionFilter, AuctionKind, AuctionSpec, AuctionState, Bid, KindTag,
+    AuctionError, AuctionFilter, AuctionId, AuctionKind, AuctionSpec, AuctionState, Bid, KindTag,
 };
 use mabeam::market::{MarketError, MarketUpdate};
 use mabeam::pricing::{PricingError, PricingField, PricingInput};
-use mabeam::{Config, Engine, TaskError};
+use mabeam::{Engine, TaskError};
 
 fn english(seller: u64, category: u32) -> AuctionSpec {
     AuctionSpec {
@@ -50,7 +50,7 @@ fn create_asynchronously_then_see_the_status() {
         assert_eq!(s.category, i as u32);
         assert_eq!(s.bid_count, 0);
     }
-    let shards: std::collections::HashSet<_> = ids.iter().map(|id| id >> 48).collect();
+    let shards: std::collections::HashSet<_> = ids.iter().map(|id| id.shard()).collect();
     assert_eq!(
         shards.len(),
         2,
@@ -241,15 +241,17 @@ fn bad_auction_input_gets_its_error() {
         auctions.create(bad).wait().unwrap(),
         Err(AuctionError::InvalidSpec(_))
     ));
-    let unknown = 1 << 60;
+    let unknown = AuctionId::from_raw(1 << 60);
     assert_eq!(
         auctions.bid(unknown, bid(1, 1)).wait().unwrap(),
         Err(AuctionError::NotFound { id: unknown })
     );
     assert_eq!(auctions.status(unknown).unwrap(), None);
     assert_eq!(
-        auctions.close(5).wait().unwrap(),
-        Err(AuctionError::NotFound { id: 5 })
+        auctions.close(AuctionId::from_raw(5)).wait().unwrap(),
+        Err(AuctionError::NotFound {
+            id: AuctionId::from_raw(5)
+        })
     );
     let id = auctions.create(english(1, 0)).wait().unwrap().unwrap();
     assert_eq!(
@@ -278,13 +280,13 @@ fn bad_auction_input_gets_its_error() {
 fn fifty_threads_create_and_bid() {
     let engine = common::engine(2);
     let auctions = engine.auctions();
-    let ids: Vec<Vec<u64>> = std::thread::scope(|s| {
+    let ids: Vec<Vec<AuctionId>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..50u64)
             .map(|t| {
                 s.spawn(move || {
                     let creates: Vec<_> =
                         (0..100).map(|_| auctions.create(english(t, 1))).collect();
-                    let ids: Vec<u64> = creates
+                    let ids: Vec<AuctionId> = creates
                         .into_iter()
                         .map(|c| c.wait().unwrap().unwrap())
                         .collect();
@@ -434,11 +436,7 @@ fn pricing_is_computed_on_the_pool_and_cached() {
 
 #[test]
 fn panics_on_the_pool_do_not_shrink_it() {
-    let engine = Engine::start(Config {
-        task_workers: 2,
-        ..common::config(1)
-    })
-    .unwrap();
+    let engine = Engine::start(common::config(1).with_task_workers(2)).unwrap();
     let tasks = engine.tasks();
     let failed: Vec<_> = (0..10)
         .map(|i| tasks.spawn(move || -> u32 { panic!("task {i} fails") }))
@@ -475,7 +473,7 @@ fn the_batch_writer_carries_creates_bids_and_market_updates() {
         .map(|i| writer.create_auction(english(1, i % 4)))
         .collect();
     writer.flush().unwrap();
-    let ids: Vec<u64> = tickets
+    let ids: Vec<AuctionId> = tickets
         .into_iter()
         .map(|t| t.wait().unwrap().unwrap())
         .collect();
@@ -498,8 +496,10 @@ fn the_batch_writer_carries_creates_bids_and_market_updates() {
         Err(MarketError::ZeroVolume { key: 9 })
     );
     assert_eq!(
-        writer.bid(1 << 60, bid(2, 1)),
-        Err(AuctionError::NotFound { id: 1 << 60 })
+        writer.bid(AuctionId::from_raw(1 << 60), bid(2, 1)),
+        Err(AuctionError::NotFound {
+            id: AuctionId::from_raw(1 << 60)
+        })
     );
     drop(writer); // sends the rest
     engine.flush().unwrap();
@@ -517,10 +517,7 @@ fn retention_engine(
     retention_nanos: u64,
 ) -> (Engine, mabeam::ManualClock) {
     let clock = mabeam::ManualClock::new(1_000);
-    let mut config = Config {
-        clock: mabeam::Clock::Manual(clock.clone()),
-        ..common::config(shards)
-    };
+    let mut config = common::config(shards).with_clock(mabeam::Clock::Manual(clock.clone()));
     config.economics.auctions.max_retained = max_retained;
     config.economics.auctions.retention_nanos = retention_nanos;
     (Engine::start(config).unwrap(), clock)
@@ -583,7 +580,7 @@ fn a_deadline_sale_swept_past_its_retention_still_feeds_the_market() {
 fn close_before_a_late_deadline(
     max_retained: usize,
     retention_nanos: u64,
-) -> (Engine, mabeam::ManualClock, u64, u64) {
+) -> (Engine, mabeam::ManualClock, AuctionId, AuctionId) {
     let (engine, clock) = retention_engine(1, max_retained, retention_nanos);
     let auctions = engine.auctions();
     let a = auctions.create(english(1, 31)).wait().unwrap().unwrap();

@@ -15,6 +15,24 @@ fn state(load: u64) -> AgentState {
     }
 }
 
+/// The types a host moves between threads are `Send` (and `Sync` where shared): checked
+/// when this file compiles.
+const _: () = {
+    fn send_sync<T: Send + Sync + 'static>() {}
+    fn send<T: Send + 'static>() {}
+    let _ = send_sync::<Engine>;
+    let _ = send_sync::<mabeam::EngineHandle>;
+    let _ = send_sync::<Config>;
+    let _ = send_sync::<Error>;
+    let _ = send_sync::<StartError>;
+    let _ = send_sync::<mabeam::auctions::AuctionError>;
+    let _ = send_sync::<mabeam::registry::Lease>;
+    let _ = send_sync::<mabeam::barriers::Barrier>;
+    let _ = send_sync::<mabeam::events::Subscription>;
+    let _ = send::<mabeam::Ticket<u64>>;
+    let _ = send::<mabeam::BatchWriter>;
+};
+
 #[test]
 fn flush_gives_read_your_writes() {
     let engine = common::engine(2);
@@ -105,11 +123,11 @@ fn calls_after_shutdown_return_shut_down() {
 
 #[test]
 fn a_full_mailbox_gives_busy() {
-    let engine = Engine::start(Config {
-        mailbox_capacity: 4,
-        send_timeout: Duration::from_millis(1),
-        ..common::config(1)
-    })
+    let engine = Engine::start(
+        common::config(1)
+            .with_mailbox_capacity(4)
+            .with_send_timeout(Duration::from_millis(1)),
+    )
     .unwrap();
     let agents = engine.agents();
     // The stall is itself a command being applied: it holds one of the four places
@@ -214,27 +232,9 @@ fn batch_writer_sends_on_full_flush_and_drop() {
 #[test]
 fn bad_configs_are_refused() {
     for (config, what) in [
-        (
-            Config {
-                mailbox_capacity: 0,
-                ..common::config(1)
-            },
-            "mailbox",
-        ),
-        (
-            Config {
-                batch_size: 0,
-                ..common::config(1)
-            },
-            "batch",
-        ),
-        (
-            Config {
-                shards: 5000,
-                ..common::config(1)
-            },
-            "shards",
-        ),
+        (common::config(1).with_mailbox_capacity(0), "mailbox"),
+        (common::config(1).with_batch_size(0), "batch"),
+        (common::config(1).with_shards(5000), "shards"),
     ] {
         match Engine::start(config) {
             Err(StartError::InvalidConfig { field, .. }) => {
@@ -247,12 +247,7 @@ fn bad_configs_are_refused() {
 
 #[test]
 fn shard_threads_are_named_and_pinning_is_reported() {
-    let engine = Engine::start(Config {
-        shards: 2,
-        pin_threads: true,
-        ..Config::default()
-    })
-    .unwrap();
+    let engine = Engine::start(Config::default().with_shards(2).with_pin_threads(true)).unwrap();
     let report = engine.start_report();
     assert_eq!(report.shards, 2);
     assert_eq!(report.pinned.len(), 2);
@@ -263,4 +258,56 @@ fn shard_threads_are_named_and_pinning_is_reported() {
             "shard {i} neither pinned nor reported"
         );
     }
+}
+
+#[test]
+fn debug_output_is_readable() {
+    let engine = common::engine(2);
+    // Service handles print the engine's shape, not an opaque pointer.
+    for (debug, name) in [
+        (format!("{:?}", engine.registry()), "Registry"),
+        (format!("{:?}", engine.agents()), "Agents"),
+        (format!("{:?}", engine.auctions()), "Auctions"),
+        (format!("{:?}", engine.market()), "Market"),
+        (format!("{:?}", engine.pricing()), "Pricer"),
+        (format!("{:?}", engine.coordination()), "Coordination"),
+        (format!("{:?}", engine.barriers()), "Barriers"),
+        (format!("{:?}", engine.events()), "Events"),
+    ] {
+        assert_eq!(
+            debug,
+            format!("{name} {{ mode: Sharded, shards: 2, shut_down: false }}")
+        );
+    }
+    // An auction id shows its shard and sequence; the first create on a shard is #0.
+    let spec = mabeam::auctions::AuctionSpec {
+        kind: mabeam::auctions::AuctionKind::Vickrey { reserve: 1 },
+        seller: 1,
+        category: 0,
+        deadline: None,
+        buy_now: None,
+    };
+    let id = engine.auctions().create(spec).wait().unwrap().unwrap();
+    assert_eq!(
+        format!("{id:?}"),
+        format!("AuctionId(shard {}, #0)", id.shard())
+    );
+    // A capability set shows its interned ids, which the registry names.
+    let _lease = engine
+        .registry()
+        .register(
+            "a",
+            1,
+            &mabeam::registry::MetadataSpec::with_capabilities(&["plan", "bid"]),
+        )
+        .unwrap();
+    let caps = engine
+        .registry()
+        .lookup("a")
+        .unwrap()
+        .unwrap()
+        .metadata
+        .capabilities;
+    assert_eq!(format!("{caps:?}"), "CapabilitySet{0, 1}");
+    assert_eq!(engine.registry().capability_names(&caps), ["plan", "bid"]);
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use mabeam::agents::{AgentError, AgentState};
 use mabeam::auctions::{AuctionError, AuctionKind, AuctionSpec, Bid};
 use mabeam::market::{MarketError, MarketUpdate};
-use mabeam::{Config, Engine, Error};
+use mabeam::{Engine, Error};
 
 fn spec() -> AuctionSpec {
     AuctionSpec {
@@ -27,11 +27,11 @@ fn spec() -> AuctionSpec {
 
 /// An engine of one shard with a mailbox of `capacity` and no wait for room.
 fn tiny_engine(capacity: usize) -> Engine {
-    Engine::start(Config {
-        mailbox_capacity: capacity,
-        send_timeout: Duration::ZERO,
-        ..common::config(1)
-    })
+    Engine::start(
+        common::config(1)
+            .with_mailbox_capacity(capacity)
+            .with_send_timeout(Duration::ZERO),
+    )
     .expect("test config is valid")
 }
 

@@ -5,18 +5,17 @@
 mod common;
 
 use mabeam::events::{EventError, EventsConfig, HistoryQuery, Payload};
-use mabeam::{Config, Engine, StartError};
+use mabeam::{Engine, StartError};
 
 fn bounded(max_payload: usize, history_bytes: usize) -> Engine {
-    Engine::start(Config {
-        events: EventsConfig {
-            history: 1024,
-            max_payload,
-            history_bytes,
-            ..Default::default()
-        },
-        ..common::config(1)
-    })
+    Engine::start(
+        common::config(1).with_events(
+            EventsConfig::default()
+                .with_history(1024)
+                .with_max_payload(max_payload)
+                .with_history_bytes(history_bytes),
+        ),
+    )
     .expect("valid config")
 }
 
@@ -88,14 +87,11 @@ fn zero_or_absurd_byte_bounds_are_refused_by_name() {
         (100, usize::MAX, "events.history_bytes"),
     ];
     for (max_payload, history_bytes, name) in cases {
-        let config = Config {
-            events: EventsConfig {
-                max_payload,
-                history_bytes,
-                ..Default::default()
-            },
-            ..common::config(1)
-        };
+        let config = common::config(1).with_events(
+            EventsConfig::default()
+                .with_max_payload(max_payload)
+                .with_history_bytes(history_bytes),
+        );
         match Engine::start(config) {
             Err(StartError::InvalidConfig { field, .. }) => assert_eq!(field, name),
             other => panic!("expected InvalidConfig for {name}, got {other:?}"),

@@ -70,12 +70,12 @@ fn a_dead_shard_is_an_error_for_every_call_that_needs_it() {
 fn durations_over_their_whole_range_do_not_break_the_engine() {
     // Before the runtime layer, `idle_spin: Duration::MAX` made both shard threads panic
     // at start, `start` returned Ok and `flush()` never returned.
-    let engine = Engine::start(Config {
-        idle_spin: Duration::MAX,
-        ticket_spin: Duration::MAX,
-        send_timeout: Duration::MAX,
-        ..common::config(2)
-    })
+    let engine = Engine::start(
+        common::config(2)
+            .with_idle_spin(Duration::MAX)
+            .with_ticket_spin(Duration::MAX)
+            .with_send_timeout(Duration::MAX),
+    )
     .expect("valid config");
     engine.agents().update(1, AgentState::default()).unwrap();
     engine.flush().expect("the shards run");
@@ -87,54 +87,22 @@ fn durations_over_their_whole_range_do_not_break_the_engine() {
 fn zero_bounds_that_would_make_a_service_unusable_are_refused_by_name() {
     let cases: Vec<(Config, &str)> = vec![
         (
-            Config {
-                events: mabeam::events::EventsConfig {
-                    max_queue: 0,
-                    ..Default::default()
-                },
-                ..common::config(1)
-            },
+            common::config(1)
+                .with_events(mabeam::events::EventsConfig::default().with_max_queue(0)),
             "events.max_queue",
         ),
+        (common::config(1).with_lane_capacity(0), "lane_capacity"),
+        (common::config(1).with_task_workers(0), "task_workers"),
+        (common::config(1).with_max_barriers(0), "max_barriers"),
         (
-            Config {
-                lane_capacity: 0,
-                ..common::config(1)
-            },
-            "lane_capacity",
-        ),
-        (
-            Config {
-                task_workers: 0,
-                ..common::config(1)
-            },
-            "task_workers",
-        ),
-        (
-            Config {
-                max_barriers: 0,
-                ..common::config(1)
-            },
-            "max_barriers",
-        ),
-        (
-            Config {
-                coordination: mabeam::coordination::CoordinationConfig {
-                    max_open: 0,
-                    ..Default::default()
-                },
-                ..common::config(1)
-            },
+            common::config(1).with_coordination(
+                mabeam::coordination::CoordinationConfig::default().with_max_open(0),
+            ),
             "coordination.max_open",
         ),
         (
-            Config {
-                economics: mabeam::EconomicsConfig {
-                    pricing_cache: 0,
-                    ..Default::default()
-                },
-                ..common::config(1)
-            },
+            common::config(1)
+                .with_economics(mabeam::EconomicsConfig::default().with_pricing_cache(0)),
             "economics.pricing_cache",
         ),
     ];
@@ -148,11 +116,11 @@ fn zero_bounds_that_would_make_a_service_unusable_are_refused_by_name() {
 
 #[test]
 fn shutdown_abandons_a_task_that_never_ends() {
-    let engine = Engine::start(Config {
-        shutdown_timeout: Duration::from_millis(50),
-        task_workers: 1,
-        ..common::config(1)
-    })
+    let engine = Engine::start(
+        common::config(1)
+            .with_shutdown_timeout(Duration::from_millis(50))
+            .with_task_workers(1),
+    )
     .unwrap();
     let (release, blocked) = flume::bounded::<()>(0);
     let (started_tx, started) = flume::bounded(1);
@@ -176,11 +144,7 @@ fn shutdown_abandons_a_task_that_never_ends() {
 
 #[test]
 fn dropping_a_lease_never_blocks_even_on_a_full_mailbox() {
-    let engine = Engine::start(Config {
-        mailbox_capacity: 2,
-        ..common::config(1)
-    })
-    .unwrap();
+    let engine = Engine::start(common::config(1).with_mailbox_capacity(2)).unwrap();
     let lease = engine
         .registry()
         .register("held", 7, &MetadataSpec::default())
@@ -258,12 +222,12 @@ fn a_stalled_shard_makes_writers_busy_within_the_timeout_while_reads_answer() {
     let capacity = 4;
     let (engine, _clock) = {
         let clock = mabeam::ManualClock::new(1_000);
-        let engine = Engine::start(Config {
-            mailbox_capacity: capacity,
-            send_timeout: Duration::from_millis(5),
-            clock: mabeam::Clock::Manual(clock.clone()),
-            ..common::config(1)
-        })
+        let engine = Engine::start(
+            common::config(1)
+                .with_mailbox_capacity(capacity)
+                .with_send_timeout(Duration::from_millis(5))
+                .with_clock(mabeam::Clock::Manual(clock.clone())),
+        )
         .unwrap();
         (engine, clock)
     };
@@ -554,11 +518,11 @@ fn barrier_waiters_that_leave_take_their_arrival_and_removed_barriers_leak_nothi
 
 #[test]
 fn a_subscribe_refused_by_one_shard_leaves_no_subscriber_on_any_shard() {
-    let engine = Engine::start(Config {
-        mailbox_capacity: 2,
-        send_timeout: Duration::from_millis(5),
-        ..common::config(2)
-    })
+    let engine = Engine::start(
+        common::config(2)
+            .with_mailbox_capacity(2)
+            .with_send_timeout(Duration::from_millis(5)),
+    )
     .unwrap();
     let count = |engine: &Engine| -> Vec<usize> {
         (0..2)

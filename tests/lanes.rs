@@ -14,17 +14,16 @@ use std::sync::Arc;
 
 use mabeam::agents::AgentState;
 use mabeam::auctions::{AuctionKind, AuctionSpec, Bid};
-use mabeam::Config;
 
 const CATEGORIES: u32 = 8;
 
 #[test]
 fn every_sale_reaches_its_market_while_hosts_flood_the_mailboxes() {
-    let engine = mabeam::Engine::start(Config {
-        mailbox_capacity: 256,
-        lane_capacity: 1,
-        ..common::config(4)
-    })
+    let engine = mabeam::Engine::start(
+        common::config(4)
+            .with_mailbox_capacity(256)
+            .with_lane_capacity(1),
+    )
     .expect("valid config");
     let stop = Arc::new(AtomicBool::new(false));
     let flooders: Vec<_> = (0..2u64)

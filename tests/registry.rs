@@ -215,11 +215,7 @@ fn too_many_capabilities_is_refused() {
 
 #[test]
 fn a_full_shard_refuses_registrations() {
-    let engine = Engine::start(Config {
-        registry_capacity: 3,
-        ..common::config(1)
-    })
-    .unwrap();
+    let engine = Engine::start(common::config(1).with_registry_capacity(3)).unwrap();
     let reg = engine.registry();
     let leases: Vec<_> = (0..3)
         .map(|i| {
@@ -275,11 +271,7 @@ fn a_thousand_threads_register_lookup_and_release() {
 
 #[test]
 fn centralized_mode_has_the_same_semantics() {
-    let engine = Engine::start(Config {
-        pin_threads: false,
-        ..Config::centralized()
-    })
-    .unwrap();
+    let engine = Engine::start(Config::centralized().with_pin_threads(false)).unwrap();
     let reg = engine.registry();
     let lease = reg
         .register("c", 7, &spec(&["plan"], Health::Healthy, 1, 0))

@@ -168,18 +168,13 @@ fn round(config: Config, writers: u64, style: Style) -> usize {
 }
 
 fn sharded(mailbox: usize) -> Config {
-    Config {
-        mailbox_capacity: mailbox,
-        ..common::config(2)
-    }
+    common::config(2).with_mailbox_capacity(mailbox)
 }
 
 fn centralized(mailbox: usize) -> Config {
-    Config {
-        mailbox_capacity: mailbox,
-        pin_threads: false,
-        ..Config::centralized()
-    }
+    Config::centralized()
+        .with_mailbox_capacity(mailbox)
+        .with_pin_threads(false)
 }
 
 fn rounds(n: usize, config: impl Fn() -> Config, writers: u64, style: Style) {
@@ -215,19 +210,13 @@ fn batched_writes_racing_shutdown() {
     // One shard, so a writer's whole buffer goes in each send.
     rounds(
         40,
-        || Config {
-            mailbox_capacity: 16,
-            ..common::config(1)
-        },
+        || common::config(1).with_mailbox_capacity(16),
         3,
         Style::Batched(1),
     );
     rounds(
         40,
-        || Config {
-            mailbox_capacity: 64,
-            ..common::config(1)
-        },
+        || common::config(1).with_mailbox_capacity(64),
         3,
         Style::Batched(16),
     );

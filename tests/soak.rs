@@ -159,11 +159,11 @@ fn soak_refuses_the_flags_it_does_not_take_and_explains_its_own() {
 #[test]
 fn shard_reports_count_a_sales_market_feed_as_forwarded() {
     use mabeam::auctions::{AuctionKind, AuctionSpec, Bid};
-    let engine = mabeam::Engine::start(mabeam::Config {
-        shards: 2,
-        pin_threads: false,
-        ..mabeam::Config::default()
-    })
+    let engine = mabeam::Engine::start(
+        mabeam::Config::default()
+            .with_shards(2)
+            .with_pin_threads(false),
+    )
     .expect("valid config");
     let spec = AuctionSpec {
         kind: AuctionKind::English {

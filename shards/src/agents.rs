@@ -114,6 +114,7 @@ impl AgentSnapshot {
 
 /// Why an agent write was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum AgentError {
     /// No agent with this id.
     NotFound,
@@ -170,6 +171,16 @@ pub struct AgentShard {
     dirty: Vec<u64>,
     table: TableWriter<RECORD_WORDS>,
     capacity: usize,
+}
+
+impl fmt::Debug for AgentShard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AgentShard")
+            .field("agents", &self.agents.len())
+            .field("dirty", &self.dirty.len())
+            .field("capacity", &self.capacity)
+            .finish()
+    }
 }
 
 impl AgentShard {

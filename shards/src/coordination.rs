@@ -196,6 +196,7 @@ impl fmt::Display for SessionState {
 /// Why a session could not be created or a response was refused. A refused call leaves
 /// the session unchanged.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum CoordinationError {
     /// A session needs at least one participant.
     NoParticipants,

@@ -6,6 +6,7 @@ use std::fmt;
 ///
 /// Re-exported by `mabeam` as `mabeam::Error`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Error {
     /// The engine has shut down (or is shutting down); nothing more is accepted.
     ShutDown,

@@ -13,7 +13,7 @@
 //!
 //! Nothing here spawns a thread, reads a clock or sleeps, so every rule is tested
 //! deterministically.
-#![warn(missing_docs)]
+#![warn(missing_docs, missing_debug_implementations)]
 
 pub mod sync;
 

@@ -51,8 +51,10 @@ pub struct MarketUpdate {
     pub volume: u64,
 }
 
-/// Bounds and window of a [`MarketBook`].
+/// Bounds and window of a [`MarketBook`] (`#[non_exhaustive]`: start from
+/// [`MarketLimits::default()`] and use the `with_*` setters or assign fields).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct MarketLimits {
     /// Most keys (at least 1).
     pub max_keys: usize,
@@ -60,6 +62,29 @@ pub struct MarketLimits {
     pub window_nanos: u64,
     /// Most points kept per key for the VWAP (at least 1).
     pub max_window_points: usize,
+}
+
+impl MarketLimits {
+    /// Sets [`max_keys`](Self::max_keys).
+    #[must_use]
+    pub fn with_max_keys(mut self, value: usize) -> Self {
+        self.max_keys = value;
+        self
+    }
+
+    /// Sets [`window_nanos`](Self::window_nanos).
+    #[must_use]
+    pub fn with_window_nanos(mut self, value: u64) -> Self {
+        self.window_nanos = value;
+        self
+    }
+
+    /// Sets [`max_window_points`](Self::max_window_points).
+    #[must_use]
+    pub fn with_max_window_points(mut self, value: usize) -> Self {
+        self.max_window_points = value;
+        self
+    }
 }
 
 impl Default for MarketLimits {
@@ -75,6 +100,7 @@ impl Default for MarketLimits {
 
 /// What a market call refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum MarketError {
     /// The update has volume 0.
     ZeroVolume {

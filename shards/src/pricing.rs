@@ -122,6 +122,7 @@ impl fmt::Display for PricingField {
 
 /// Why an input was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum PricingError {
     /// The field is NaN or infinite.
     NotFinite(PricingField),

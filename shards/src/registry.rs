@@ -40,6 +40,7 @@ const CAP_WORDS: usize = MAX_CAPABILITIES / 64;
 
 /// Why a registry call was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RegistryError {
     /// The name is empty or longer than [`MAX_NAME_LEN`] bytes.
     InvalidName {
@@ -262,8 +263,27 @@ impl Health {
 }
 
 /// A set of interned capabilities: bit `i` is the capability with id `i`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+///
+/// `Debug` prints the ids in the set, ascending (`CapabilitySet{0, 3}`): the names live
+/// in the engine's interner, which a `Copy` set read from a snapshot cannot reach. Ask
+/// the registry for them (`Registry::capability_names` in `mabeam`).
+///
+/// ```
+/// use mabeam_shards::registry::CapabilitySet;
+/// let mut set = CapabilitySet::EMPTY;
+/// set.insert(3).unwrap();
+/// set.insert(0).unwrap();
+/// assert_eq!(format!("{set:?}"), "CapabilitySet{0, 3}");
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct CapabilitySet([u64; CAP_WORDS]);
+
+impl fmt::Debug for CapabilitySet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CapabilitySet")?;
+        f.debug_set().entries(self.ids()).finish()
+    }
+}
 
 impl CapabilitySet {
     /// The empty set.
@@ -390,6 +410,15 @@ pub struct RegistryShard {
     entries: HashMap<u64, Held>,
     table: TableWriter<RECORD_WORDS>,
     capacity: usize,
+}
+
+impl fmt::Debug for RegistryShard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RegistryShard")
+            .field("entries", &self.entries.len())
+            .field("capacity", &self.capacity)
+            .finish()
+    }
 }
 
 impl RegistryShard {

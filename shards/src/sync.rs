@@ -177,6 +177,23 @@ pub struct UnboundedQueue<T> {
     inner: Mutex<std::collections::VecDeque<T>>,
 }
 
+impl<T> std::fmt::Debug for BoundedQueue<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BoundedQueue")
+            .field("len", &self.len())
+            .field("capacity", &self.capacity())
+            .finish()
+    }
+}
+
+impl<T> std::fmt::Debug for UnboundedQueue<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UnboundedQueue")
+            .field("len", &self.len())
+            .finish()
+    }
+}
+
 impl<T> Default for UnboundedQueue<T> {
     fn default() -> Self {
         Self::new()

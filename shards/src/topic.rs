@@ -41,6 +41,7 @@ pub const MAX_SEGMENTS: usize = 16;
 
 /// Why a topic or pattern was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TopicError {
     /// The empty string.
     Empty,

@@ -28,12 +28,27 @@ pub enum Mode {
 /// Durations are accepted over their whole range (`Duration::MAX` waits as long as the
 /// platform's clock can express).
 ///
+/// `Config` is `#[non_exhaustive]`, so that adding a field is not a breaking change:
+/// build one from [`Config::default()`] (or [`Config::centralized()`]) with the
+/// `with_*` setters, or assign its public fields on a mutable value.
+///
 /// ```
+/// use std::time::Duration;
 /// use mabeam::Config;
-/// let config = Config { shards: 2, pin_threads: false, ..Config::default() };
+///
+/// let config = Config::default()
+///     .with_shards(2)
+///     .with_pin_threads(false)
+///     .with_send_timeout(Duration::from_millis(100));
+/// assert_eq!(config.shard_count(), 2);
+///
+/// let mut config = Config::default(); // the same, field by field
+/// config.shards = 2;
+/// config.economics.pricing_cache = 1024; // sub-configurations too
 /// assert_eq!(config.shard_count(), 2);
 /// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Config {
     /// Number of shard threads; 0 chooses one per core that `core_affinity` reports, less
     /// `host_cores` (at least one). Ignored in [`Mode::Centralized`], which always has
@@ -133,6 +148,31 @@ impl Default for Config {
         }
     }
 }
+
+setters!(Config {
+    with_shards => shards: usize,
+    with_host_cores => host_cores: usize,
+    with_pin_threads => pin_threads: bool,
+    with_mode => mode: Mode,
+    with_mailbox_capacity => mailbox_capacity: usize,
+    with_write_delay => write_delay: Duration,
+    with_lane_capacity => lane_capacity: usize,
+    with_send_timeout => send_timeout: Duration,
+    with_batch_size => batch_size: usize,
+    with_idle_spin => idle_spin: Duration,
+    with_ticket_spin => ticket_spin: Duration,
+    with_shutdown_timeout => shutdown_timeout: Duration,
+    with_registry_capacity => registry_capacity: usize,
+    with_agent_capacity => agent_capacity: usize,
+    with_economics => economics: EconomicsConfig,
+    with_task_workers => task_workers: usize,
+    with_task_queue => task_queue: usize,
+    with_events => events: EventsConfig,
+    with_coordination => coordination: CoordinationConfig,
+    with_max_barriers => max_barriers: usize,
+    with_barrier_spin => barrier_spin: u32,
+    with_clock => clock: Clock,
+});
 
 impl Config {
     /// The centralized shape: one shard, every call a synchronous round trip.

@@ -24,7 +24,7 @@ use crate::coordination::{Coordination, CoordinationShard, CoordinationShared};
 use crate::economics::{EconomicsPort, EconomicsShard};
 use crate::events::{EventSink, Events, EventsShared};
 use crate::market::Market;
-use crate::pricing::PricingService;
+use crate::pricing::Pricer;
 use crate::registry::Registry;
 use crate::runtime::{
     Clock, Reply, Runtime, SendWait, ShardReport, ShardThreads, StartError, StartReport, Ticket,
@@ -145,6 +145,16 @@ impl Inner {
         self.next_lease
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     }
+
+    /// The `Debug` of a service handle named `name` on this engine: its shape and
+    /// whether it is shut down (no shard is asked anything).
+    pub(crate) fn debug_handle(&self, name: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct(name)
+            .field("mode", &self.mode)
+            .field("shards", &self.ports.len())
+            .field("shut_down", &self.check_open().is_err())
+            .finish()
+    }
 }
 
 /// A cheap, cloneable handle to a running engine: `Clone + Send + Sync + 'static`, an
@@ -159,7 +169,7 @@ impl Inner {
 /// use mabeam::{Config, Engine};
 /// use mabeam::agents::AgentState;
 ///
-/// let engine = Engine::start(Config { shards: 2, pin_threads: false, ..Config::default() })?;
+/// let engine = Engine::start(Config::default().with_shards(2).with_pin_threads(false))?;
 /// let handle = engine.handle();
 /// let writer = std::thread::spawn(move || {
 ///     handle.agents().update_acked(7, AgentState::default()).wait()
@@ -177,11 +187,7 @@ pub struct EngineHandle {
 
 impl fmt::Debug for EngineHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("EngineHandle")
-            .field("mode", &self.inner.mode)
-            .field("shards", &self.inner.ports.len())
-            .field("shut", &self.inner.check_open().is_err())
-            .finish()
+        self.inner.debug_handle("EngineHandle", f)
     }
 }
 
@@ -227,8 +233,8 @@ impl EngineHandle {
     }
 
     /// Pricing, computed on the task pool and cached.
-    pub fn pricing(&self) -> PricingService<'_> {
-        PricingService::new(&self.inner)
+    pub fn pricing(&self) -> Pricer<'_> {
+        Pricer::new(&self.inner)
     }
 
     /// The task pool.
@@ -304,7 +310,7 @@ impl EngineHandle {
 /// use mabeam::{Config, Engine};
 /// use mabeam::agents::{AgentState, AgentStatus};
 ///
-/// let engine = Engine::start(Config { shards: 2, pin_threads: false, ..Config::default() })?;
+/// let engine = Engine::start(Config::default().with_shards(2).with_pin_threads(false))?;
 /// engine.agents().update(7, AgentState { status: AgentStatus::Busy, ..AgentState::default() })?;
 /// engine.flush()?; // read-your-writes
 /// assert_eq!(engine.agents().get(7)?.unwrap().state.status, AgentStatus::Busy);
@@ -320,11 +326,7 @@ pub struct Engine {
 
 impl fmt::Debug for Engine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Engine")
-            .field("mode", &self.handle.inner.mode)
-            .field("shards", &self.handle.inner.ports.len())
-            .field("shut", &self.handle.is_shut_down())
-            .finish()
+        self.handle.inner.debug_handle("Engine", f)
     }
 }
 

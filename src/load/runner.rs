@@ -169,10 +169,7 @@ impl RunResult {
 /// The engine configuration of `preset`.
 fn config(preset: Preset, args: &LoadArgs) -> Config {
     let mut config = match preset {
-        Preset::Sharded => Config {
-            shards: args.shards.unwrap_or(0),
-            ..Config::default()
-        },
+        Preset::Sharded => Config::default().with_shards(args.shards.unwrap_or(0)),
         Preset::Centralized => Config::centralized(),
     };
     // Enough open auctions for every create of an --ops run (one per operation at most,

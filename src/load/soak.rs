@@ -131,10 +131,7 @@ impl Sample {
 
 /// The engine of a soak: the sharded default, `--shards` if given.
 fn config(args: &SoakArgs) -> Config {
-    Config {
-        shards: args.shards.unwrap_or(0),
-        ..Config::default()
-    }
+    Config::default().with_shards(args.shards.unwrap_or(0))
 }
 
 /// Runs the soak `args` asks for; prints as it goes and the check at the end. Exit code

@@ -54,8 +54,8 @@ pub(crate) use start::{Settings, ShardThreads};
 pub use start::{StartError, StartReport};
 pub use stats::ShardReport;
 use stats::ShardStats;
-pub use ticket::{Completion, Ticket};
 pub(crate) use ticket::{DropScope, Reply};
+pub use ticket::{TaggedResult, Ticket};
 
 use crate::Error;
 

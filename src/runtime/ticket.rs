@@ -24,6 +24,52 @@ use crate::Error;
 /// before it parks, because a park/unpark wake costs several microseconds on a small
 /// machine while a shard usually answers in about one. Dropping a ticket does not cancel
 /// its command.
+///
+/// # Two levels of errors: `wait()??`
+///
+/// A service call that can be refused by its rule returns
+/// `Ticket<Result<T, ServiceError>>`, so waiting gives `Result<Result<T, ServiceError>,
+/// Error>`:
+///
+/// - the **outer** `Err(`[`Error`]`)` is the engine's verdict on the *call*: it was not
+///   carried out, or its answer cannot be known — [`Error::ShutDown`], [`Error::Busy`]
+///   (refused for room), [`Error::ShardDown`], [`Error::Internal`] (the handler
+///   panicked), [`Error::Timeout`] (from [`wait_timeout`](Self::wait_timeout), the
+///   ticket stays usable), [`Error::AlreadyTaken`];
+/// - the **inner** `Err(ServiceError)` is the service's answer to a call it *did*
+///   carry out: a bid under the minimum, an unknown auction, a duplicate name. It never
+///   holds an engine failure (no `ServiceError::Engine` comes through a ticket).
+///
+/// So `ticket.wait()??` in a function returning `Result<_, Box<dyn std::error::Error>>`
+/// (or any error type with `From<Error>` and `From<ServiceError>`) propagates both; and
+/// because every service error converts `From<Error>`, a function returning the
+/// service's error type can also write `ticket.wait()??`. Match the two levels apart when
+/// they call for different handling — retry on `Busy`, report a refused bid:
+///
+/// ```
+/// use mabeam::auctions::{AuctionError, AuctionKind, AuctionSpec, Bid};
+/// use mabeam::{Config, Engine, Error};
+///
+/// let engine = Engine::start(Config::default().with_shards(1).with_pin_threads(false))?;
+/// let spec = AuctionSpec {
+///     kind: AuctionKind::English { reserve: 100, min_increment: 5 },
+///     seller: 1, category: 3, deadline: None, buy_now: None,
+/// };
+/// let id = engine.auctions().create(spec).wait()??; // both levels at once
+/// match engine.auctions().bid(id, Bid { bidder: 2, amount: 50, bundle: 0 }).wait() {
+///     Ok(Ok(receipt)) => println!("accepted: {receipt:?}"),
+///     Ok(Err(AuctionError::BidTooLow { minimum })) => assert_eq!(minimum, 100), // the rule
+///     Ok(Err(other)) => return Err(other.into()),
+///     Err(Error::Busy) => { /* the engine: retry later */ }
+///     Err(engine_error) => return Err(engine_error.into()),
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// Calls that answer at once (snapshot reads, fire-and-forget writes) have one level:
+/// `Result<T, ServiceError>` with engine failures as `ServiceError::Engine(e)`, or
+/// `Result<T, Error>` for reads that no rule can refuse. See the crate docs, "Errors: one
+/// path per call".
 #[must_use = "a ticket holds the command's result; drop it explicitly to ignore it"]
 pub struct Ticket<T> {
     waiter: Option<Waiter<Result<T, Error>>>,
@@ -168,9 +214,14 @@ impl<T> Ticket<T> {
 }
 
 /// A result delivered into a channel the caller owns (the original's
-/// `send(caller, {:done, id, result})`), tagged with the caller's own id.
+/// `send(caller, {:done, id, result})`), tagged with the caller's own id: what the `_to`
+/// forms (such as [`Agents::update_to`](crate::agents::Agents::update_to)) send instead
+/// of resolving a [`Ticket`]. (Not to be confused with
+/// [`coordination::Completion`](crate::coordination::Completion), how a coordination
+/// session ended.) `result` has the same two levels as a ticket's: the outer `Err` is the
+/// engine's, the inner `Result` the service's.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Completion<T> {
+pub struct TaggedResult<T> {
     /// The tag the caller gave when it sent the command.
     pub tag: u64,
     /// The command's result.
@@ -217,7 +268,7 @@ enum Target<T> {
     /// A [`Ticket`] waits.
     Ticket(Completer<Result<T, Error>>),
     /// The caller's channel, with the caller's tag.
-    Channel(flume::Sender<Completion<T>>, u64),
+    Channel(flume::Sender<TaggedResult<T>>, u64),
 }
 
 impl<T> Reply<T> {
@@ -226,7 +277,7 @@ impl<T> Reply<T> {
     pub(crate) const Nobody: Self = Reply(Target::Nobody);
 
     /// The result goes to `tx`, tagged `tag`.
-    pub(crate) fn channel(tx: flume::Sender<Completion<T>>, tag: u64) -> Self {
+    pub(crate) fn channel(tx: flume::Sender<TaggedResult<T>>, tag: u64) -> Self {
         Reply(Target::Channel(tx, tag))
     }
 
@@ -237,7 +288,7 @@ impl<T> Reply<T> {
             Target::Nobody => {}
             Target::Ticket(c) => c.complete(result),
             Target::Channel(tx, tag) => {
-                let _ = tx.try_send(Completion { tag, result });
+                let _ = tx.try_send(TaggedResult { tag, result });
             }
         }
     }
@@ -258,7 +309,7 @@ impl<T> Drop for Reply<T> {
             Target::Nobody => {}
             Target::Ticket(c) => c.complete(Err(error)),
             Target::Channel(tx, tag) => {
-                let _ = tx.try_send(Completion {
+                let _ = tx.try_send(TaggedResult {
                     tag,
                     result: Err(error),
                 });

@@ -221,7 +221,7 @@ impl AuctionsModel {
     }
 
     fn shard_of(id: AuctionId) -> usize {
-        (id >> SEQ_BITS) as usize
+        (id.to_raw() >> SEQ_BITS) as usize
     }
 
     /// The documented spec checks, in the order: kind parameters, buy-now, deadline.
@@ -273,7 +273,7 @@ impl AuctionsModel {
         }
         let id = got.map_err(|e| format!("create {spec:?}: {e:?}"))?;
         if Self::shard_of(id) >= self.shards || self.known.contains(&id) {
-            return Err(format!("create returned a bad or reused id {id:#x}"));
+            return Err(format!("create returned a bad or reused id {id:?}"));
         }
         self.known.push(id);
         self.auctions.insert(

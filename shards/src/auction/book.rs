@@ -10,8 +10,10 @@ use super::{
     BidReceipt, KindTag, Outcome,
 };
 
-/// Bounds of an [`AuctionBook`].
+/// Bounds of an [`AuctionBook`] (`#[non_exhaustive]`: start from
+/// [`BookLimits::default()`] and use the `with_*` setters or assign fields).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct BookLimits {
     /// Most open auctions; a create beyond is refused with
     /// [`AuctionError::TooManyAuctions`]. 0 refuses every create.
@@ -25,6 +27,29 @@ pub struct BookLimits {
     /// expiry, the deadline itself, however late it was applied);
     /// [`AuctionBook::advance`] evicts older ones.
     pub retention_nanos: u64,
+}
+
+impl BookLimits {
+    /// Sets [`max_open`](Self::max_open).
+    #[must_use]
+    pub fn with_max_open(mut self, value: usize) -> Self {
+        self.max_open = value;
+        self
+    }
+
+    /// Sets [`max_retained`](Self::max_retained).
+    #[must_use]
+    pub fn with_max_retained(mut self, value: usize) -> Self {
+        self.max_retained = value;
+        self
+    }
+
+    /// Sets [`retention_nanos`](Self::retention_nanos).
+    #[must_use]
+    pub fn with_retention_nanos(mut self, value: u64) -> Self {
+        self.retention_nanos = value;
+        self
+    }
 }
 
 impl Default for BookLimits {
@@ -102,19 +127,22 @@ pub enum AuctionEvent {
 ///   stale entries outnumber live ones, so it stays within `2 * max_open + 64` entries.
 ///
 /// ```
-/// use mabeam_shards::auction::{AuctionBook, AuctionEvent, AuctionKind, AuctionSpec, Bid, BookLimits};
+/// use mabeam_shards::auction::{
+///     AuctionBook, AuctionEvent, AuctionId, AuctionKind, AuctionSpec, Bid, BookLimits,
+/// };
 ///
+/// const ID: AuctionId = AuctionId::new(0, 7);
 /// let mut book = AuctionBook::new(BookLimits::default());
 /// let mut events = Vec::new();
 /// let spec = AuctionSpec {
 ///     kind: AuctionKind::SealedFirstPrice { reserve: 10 },
 ///     seller: 1, category: 0, deadline: Some(500), buy_now: None,
 /// };
-/// book.create(7, spec, 0, &mut events)?;
-/// book.bid(7, Bid { bidder: 2, amount: 12, bundle: 0 }, 100, &mut events)?;
+/// book.create(ID, spec, 0, &mut events)?;
+/// book.bid(ID, Bid { bidder: 2, amount: 12, bundle: 0 }, 100, &mut events)?;
 /// assert_eq!(book.next_deadline(), Some(500));
 /// book.advance(500, &mut events);
-/// assert!(matches!(events.last(), Some(AuctionEvent::Closed { id: 7, .. })));
+/// assert!(matches!(events.last(), Some(AuctionEvent::Closed { id: ID, .. })));
 /// # Ok::<(), mabeam_shards::auction::AuctionError>(())
 /// ```
 #[derive(Debug, Clone)]

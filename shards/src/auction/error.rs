@@ -6,6 +6,7 @@ use super::{Amount, AuctionId, AuctionState};
 
 /// Why an [`AuctionSpec`](super::AuctionSpec) was refused at create.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum SpecError {
     /// English `min_increment` is 0 (a later bid must be strictly higher).
     ZeroIncrement,
@@ -45,6 +46,7 @@ impl std::error::Error for SpecError {}
 /// What an auction call refused, and why. A call that returns an error changed nothing,
 /// except that a due deadline may have been applied first (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum AuctionError {
     /// The spec is invalid.
     InvalidSpec(SpecError),

@@ -76,7 +76,7 @@
 //! so they are bounded only by the width of the count ([`MAX_OPEN_CRY_BIDS`]).
 //!
 //! ```
-//! use mabeam_shards::auction::{Auction, AuctionKind, AuctionSpec, Bid};
+//! use mabeam_shards::auction::{Auction, AuctionId, AuctionKind, AuctionSpec, Bid};
 //!
 //! let spec = AuctionSpec {
 //!     kind: AuctionKind::English { reserve: 100, min_increment: 10 },
@@ -85,7 +85,7 @@
 //!     deadline: Some(1_000),
 //!     buy_now: None,
 //! };
-//! let mut auction = Auction::new(42, spec, 0)?;
+//! let mut auction = Auction::new(AuctionId::new(0, 42), spec, 0)?;
 //! auction.bid(Bid { bidder: 2, amount: 100, bundle: 0 }, 10)?;
 //! assert!(auction.bid(Bid { bidder: 3, amount: 105, bundle: 0 }, 20).is_err()); // < 110
 //! auction.bid(Bid { bidder: 3, amount: 110, bundle: 0 }, 30)?;
@@ -113,13 +113,90 @@ pub use status::{AuctionState, AuctionStatus, STATUS_WORDS};
 /// An amount of money in minor units (cents, satoshis, …).
 pub type Amount = u64;
 
-/// The id of an auction, chosen by the caller (the engine) and unique within a book.
-pub type AuctionId = u64;
-
 /// Low bits of an engine's auction id that hold the owning shard's sequence; the bits
 /// above hold the shard (`shard << AUCTION_SEQ_BITS | sequence`), so a bid or status read
 /// routes without hashing.
 pub const AUCTION_SEQ_BITS: u32 = 48;
+
+/// The id of an auction, chosen by the caller (the engine) and unique within a book.
+///
+/// An engine's ids hold the shard that owns the auction in the bits above
+/// [`AUCTION_SEQ_BITS`] and that shard's sequence number below, so a bid or a status read
+/// routes without hashing. `Debug` shows both parts, `Display` shows them as
+/// `shard#sequence`; [`to_raw`](Self::to_raw) and [`from_raw`](Self::from_raw) convert to
+/// and from the 64-bit word (for storage or a wire format).
+///
+/// ```
+/// use mabeam_shards::auction::AuctionId;
+/// let id = AuctionId::new(1, 7);
+/// assert_eq!((id.shard(), id.sequence()), (1, 7));
+/// assert_eq!(format!("{id:?}"), "AuctionId(shard 1, #7)");
+/// assert_eq!(id.to_string(), "1#7");
+/// assert_eq!(AuctionId::from_raw(id.to_raw()), id);
+/// assert_eq!(id.to_raw(), 1 << 48 | 7);
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct AuctionId(u64);
+
+impl AuctionId {
+    /// Sequence numbers an id can hold: `0..MAX_SEQUENCE`.
+    pub const MAX_SEQUENCE: u64 = 1 << AUCTION_SEQ_BITS;
+
+    /// The id of the `sequence`-th auction of `shard`. Bits of `sequence` above
+    /// [`AUCTION_SEQ_BITS`] and of `shard` above 16 are dropped.
+    #[inline]
+    pub const fn new(shard: u16, sequence: u64) -> Self {
+        Self((shard as u64) << AUCTION_SEQ_BITS | (sequence & (Self::MAX_SEQUENCE - 1)))
+    }
+
+    /// The id whose 64-bit word is `raw` (the inverse of [`to_raw`](Self::to_raw)).
+    #[inline]
+    pub const fn from_raw(raw: u64) -> Self {
+        Self(raw)
+    }
+
+    /// The id as one 64-bit word: `shard << AUCTION_SEQ_BITS | sequence`.
+    #[inline]
+    pub const fn to_raw(self) -> u64 {
+        self.0
+    }
+
+    /// The shard that owns the auction.
+    #[inline]
+    pub const fn shard(self) -> usize {
+        (self.0 >> AUCTION_SEQ_BITS) as usize
+    }
+
+    /// The auction's sequence number on its shard.
+    #[inline]
+    pub const fn sequence(self) -> u64 {
+        self.0 & (Self::MAX_SEQUENCE - 1)
+    }
+}
+
+impl From<u64> for AuctionId {
+    fn from(raw: u64) -> Self {
+        Self::from_raw(raw)
+    }
+}
+
+impl From<AuctionId> for u64 {
+    fn from(id: AuctionId) -> Self {
+        id.to_raw()
+    }
+}
+
+impl std::fmt::Debug for AuctionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AuctionId(shard {}, #{})", self.shard(), self.sequence())
+    }
+}
+
+impl std::fmt::Display for AuctionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}#{}", self.shard(), self.sequence())
+    }
+}
 
 /// The Dutch clock price at `now` of an auction created at `created_at`:
 /// `max(reserve, start - step * floor((now - created_at) / tick_nanos))`, the reserve

@@ -105,13 +105,13 @@ impl AuctionStatus {
     /// closed_at]`; a flag bit marks each `Some`, and a `None` field is stored as 0.
     ///
     /// ```
-    /// use mabeam_shards::auction::{Auction, AuctionKind, AuctionSpec, AuctionStatus};
+    /// use mabeam_shards::auction::{Auction, AuctionId, AuctionKind, AuctionSpec, AuctionStatus};
     ///
     /// let spec = AuctionSpec {
     ///     kind: AuctionKind::Vickrey { reserve: 5 },
     ///     seller: 1, category: 3, deadline: Some(100), buy_now: None,
     /// };
-    /// let status = Auction::new(9, spec, 0)?.status(0);
+    /// let status = Auction::new(AuctionId::new(0, 9), spec, 0)?.status(0);
     /// assert_eq!(AuctionStatus::from_words(&status.to_words()), Some(status));
     /// # Ok::<(), mabeam_shards::auction::AuctionError>(())
     /// ```
@@ -138,7 +138,7 @@ impl AuctionStatus {
             | u64::from(self.winning_bids) << 24
             | u64::from(self.category) << 32;
         [
-            self.id,
+            self.id.to_raw(),
             header,
             u64::from(self.bid_count),
             price,
@@ -175,7 +175,7 @@ impl AuctionStatus {
             }
         };
         Some(AuctionStatus {
-            id: words[0],
+            id: AuctionId::from_raw(words[0]),
             kind,
             state,
             category,
@@ -199,7 +199,7 @@ mod tests {
 
     fn sample() -> AuctionStatus {
         AuctionStatus {
-            id: u64::MAX,
+            id: AuctionId::from_raw(u64::MAX),
             kind: KindTag::Combinatorial,
             state: AuctionState::Closed,
             category: u32::MAX,

@@ -2,6 +2,16 @@
 
 use super::*;
 
+/// The auction id whose raw word is `n` (the tests pick small ids).
+const fn aid(n: u64) -> AuctionId {
+    AuctionId::from_raw(n)
+}
+
+/// Ids for patterns (a `const` matches structurally, a call cannot appear in one).
+const ID1: AuctionId = aid(1);
+const ID2: AuctionId = aid(2);
+const ID3: AuctionId = aid(3);
+
 const SELLER: u64 = 1;
 
 fn spec(kind: AuctionKind) -> AuctionSpec {
@@ -144,24 +154,24 @@ fn bad_specs_are_refused_with_the_reason() {
     ];
     for (spec, expected) in cases {
         assert_eq!(
-            Auction::new(1, spec, 100).err(),
+            Auction::new(aid(1), spec, 100).err(),
             Some(AuctionError::InvalidSpec(expected)),
             "{spec:?}"
         );
     }
     // Edge cases that are fine.
-    assert!(Auction::new(1, spec(dutch(100, 1, 1, 100)), 0).is_ok());
-    assert!(Auction::new(1, with_deadline(english(1, 1), 101), 100).is_ok());
+    assert!(Auction::new(aid(1), spec(dutch(100, 1, 1, 100)), 0).is_ok());
+    assert!(Auction::new(aid(1), with_deadline(english(1, 1), 101), 100).is_ok());
     let ok = AuctionSpec {
         buy_now: Some(100),
         ..spec(english(100, 1))
     };
-    assert!(Auction::new(1, ok, 0).is_ok());
+    assert!(Auction::new(aid(1), ok, 0).is_ok());
     let items64 = AuctionKind::Combinatorial {
         items: 64,
         reserve: 0,
     };
-    assert!(Auction::new(1, spec(items64), 0).is_ok());
+    assert!(Auction::new(aid(1), spec(items64), 0).is_ok());
 }
 
 #[test]
@@ -188,7 +198,7 @@ fn seller_zero_amount_and_bundles_are_checked_for_every_kind() {
         AuctionKind::Vickrey { reserve: 0 },
     ];
     for kind in kinds {
-        let mut a = Auction::new(1, spec(kind), 0).unwrap();
+        let mut a = Auction::new(aid(1), spec(kind), 0).unwrap();
         assert_eq!(a.bid(bid(SELLER, 50), 0), Err(AuctionError::SellerBid));
         assert_eq!(
             a.bid(bundle_bid(2, 50, 1), 0),
@@ -206,7 +216,7 @@ fn seller_zero_amount_and_bundles_are_checked_for_every_kind() {
 
 #[test]
 fn english_reserve_and_increment() {
-    let mut a = Auction::new(9, spec(english(100, 10)), 0).unwrap();
+    let mut a = Auction::new(aid(9), spec(english(100, 10)), 0).unwrap();
     assert_eq!(a.status(0).min_bid, Some(100));
     assert_eq!(
         a.bid(bid(2, 99), 1),
@@ -216,7 +226,7 @@ fn english_reserve_and_increment() {
     assert_eq!(
         receipt,
         BidReceipt {
-            auction: 9,
+            auction: aid(9),
             bidder: 2,
             amount: 100,
             accepted_at: 2,
@@ -253,7 +263,7 @@ fn english_reserve_and_increment() {
 
 #[test]
 fn english_zero_reserve_still_needs_a_positive_bid() {
-    let mut a = Auction::new(1, spec(english(0, 5)), 0).unwrap();
+    let mut a = Auction::new(aid(1), spec(english(0, 5)), 0).unwrap();
     assert_eq!(
         a.bid(bid(2, 0), 0),
         Err(AuctionError::BidTooLow { minimum: 1 })
@@ -264,7 +274,7 @@ fn english_zero_reserve_still_needs_a_positive_bid() {
 
 #[test]
 fn english_close_without_bids_has_no_winner() {
-    let mut a = Auction::new(1, spec(english(10, 1)), 0).unwrap();
+    let mut a = Auction::new(aid(1), spec(english(10, 1)), 0).unwrap();
     let outcome = a.close(5).unwrap();
     assert_eq!(
         outcome.settlement,
@@ -292,7 +302,7 @@ fn english_buy_now_closes_at_the_buy_now_price() {
         buy_now: Some(300),
         ..spec(english(100, 50))
     };
-    let mut a = Auction::new(4, s, 0).unwrap();
+    let mut a = Auction::new(aid(4), s, 0).unwrap();
     a.bid(bid(2, 280), 1).unwrap();
     // 300 is below highest + increment (330) but takes the buy-now offer.
     let receipt = a.bid(bid(3, 300), 2).unwrap();
@@ -303,7 +313,7 @@ fn english_buy_now_closes_at_the_buy_now_price() {
     assert_eq!(a.outcome(), Some(&outcome));
 
     // A bid above buy-now pays buy-now.
-    let mut a = Auction::new(5, s, 0).unwrap();
+    let mut a = Auction::new(aid(5), s, 0).unwrap();
     let receipt = a.bid(bid(2, 1_000), 1).unwrap();
     assert_eq!(receipt.amount, 1_000);
     assert_eq!(receipt.closed.unwrap().settlement, sold(2, 300));
@@ -317,7 +327,7 @@ fn english_buy_now_closes_at_the_buy_now_price() {
 
 #[test]
 fn english_increment_overflow_is_an_error_not_a_wrap() {
-    let mut a = Auction::new(1, spec(english(1, 10)), 0).unwrap();
+    let mut a = Auction::new(aid(1), spec(english(1, 10)), 0).unwrap();
     a.bid(bid(2, u64::MAX - 5), 0).unwrap();
     assert_eq!(a.bid(bid(3, u64::MAX), 1), Err(AuctionError::Overflow));
     assert_eq!(a.status(1).min_bid, None);
@@ -329,7 +339,7 @@ fn english_increment_overflow_is_an_error_not_a_wrap() {
         buy_now: Some(u64::MAX),
         ..spec(english(1, 10))
     };
-    let mut a = Auction::new(1, s, 0).unwrap();
+    let mut a = Auction::new(aid(1), s, 0).unwrap();
     a.bid(bid(2, u64::MAX - 5), 0).unwrap();
     let outcome = a.bid(bid(3, u64::MAX), 1).unwrap().closed.unwrap();
     assert_eq!(outcome.settlement, sold(3, u64::MAX));
@@ -339,7 +349,7 @@ fn english_increment_overflow_is_an_error_not_a_wrap() {
 
 #[test]
 fn dutch_clock_falls_per_tick_and_floors_at_the_reserve() {
-    let a = Auction::new(1, spec(dutch(1_000, 100, 10, 650)), 1_000).unwrap();
+    let a = Auction::new(aid(1), spec(dutch(1_000, 100, 10, 650)), 1_000).unwrap();
     let expected = [
         (0, 1_000), // before creation: no time has passed
         (1_000, 1_000),
@@ -365,17 +375,17 @@ fn dutch_clock_falls_per_tick_and_floors_at_the_reserve() {
 
 #[test]
 fn dutch_clock_saturates_instead_of_overflowing() {
-    let a = Auction::new(1, spec(dutch(u64::MAX, u64::MAX / 2, 1, 7)), 0).unwrap();
+    let a = Auction::new(aid(1), spec(dutch(u64::MAX, u64::MAX / 2, 1, 7)), 0).unwrap();
     assert_eq!(a.dutch_price(1), Some(u64::MAX - u64::MAX / 2));
     assert_eq!(a.dutch_price(2), Some(7)); // start - 2*step = 1 < reserve
     assert_eq!(a.dutch_price(3), Some(7)); // 3*step overflows
-    let flat = Auction::new(1, spec(dutch(50, 1, 1, 50)), 0).unwrap();
+    let flat = Auction::new(aid(1), spec(dutch(50, 1, 1, 50)), 0).unwrap();
     assert_eq!(flat.dutch_price(1_000), Some(50));
 }
 
 #[test]
 fn dutch_first_bid_at_the_clock_wins_at_the_clock_price() {
-    let mut a = Auction::new(2, spec(dutch(1_000, 100, 10, 500)), 0).unwrap();
+    let mut a = Auction::new(aid(2), spec(dutch(1_000, 100, 10, 500)), 0).unwrap();
     assert_eq!(
         a.bid(bid(2, 750), 20),
         Err(AuctionError::BidTooLow { minimum: 800 })
@@ -401,7 +411,7 @@ fn dutch_first_bid_at_the_clock_wins_at_the_clock_price() {
 
 #[test]
 fn dutch_zero_reserve_can_fall_to_zero() {
-    let mut a = Auction::new(2, spec(dutch(2, 1, 10, 0)), 0).unwrap();
+    let mut a = Auction::new(aid(2), spec(dutch(2, 1, 10, 0)), 0).unwrap();
     assert_eq!(a.dutch_price(25), Some(0));
     assert_eq!(a.status(25).min_bid, Some(1));
     let outcome = a.bid(bid(3, 1), 25).unwrap().closed.unwrap();
@@ -410,7 +420,7 @@ fn dutch_zero_reserve_can_fall_to_zero() {
 
 #[test]
 fn dutch_deadline_without_bids_expires() {
-    let mut a = Auction::new(2, with_deadline(dutch(100, 10, 10, 50), 1_000), 0).unwrap();
+    let mut a = Auction::new(aid(2), with_deadline(dutch(100, 10, 10, 50), 1_000), 0).unwrap();
     assert_eq!(a.expire_if_due(999), None);
     let outcome = a.expire_if_due(1_500).unwrap();
     assert_eq!(
@@ -430,7 +440,12 @@ fn dutch_deadline_without_bids_expires() {
 
 #[test]
 fn sealed_one_bid_per_bidder_hidden_until_close() {
-    let mut a = Auction::new(3, spec(AuctionKind::SealedFirstPrice { reserve: 50 }), 0).unwrap();
+    let mut a = Auction::new(
+        aid(3),
+        spec(AuctionKind::SealedFirstPrice { reserve: 50 }),
+        0,
+    )
+    .unwrap();
     assert_eq!(
         a.bid(bid(2, 49), 1),
         Err(AuctionError::BidTooLow { minimum: 50 })
@@ -457,7 +472,12 @@ fn sealed_one_bid_per_bidder_hidden_until_close() {
 
 #[test]
 fn sealed_ties_go_to_the_earliest_bid() {
-    let mut a = Auction::new(3, spec(AuctionKind::SealedFirstPrice { reserve: 1 }), 0).unwrap();
+    let mut a = Auction::new(
+        aid(3),
+        spec(AuctionKind::SealedFirstPrice { reserve: 1 }),
+        0,
+    )
+    .unwrap();
     a.bid(bid(5, 40), 1).unwrap();
     a.bid(bid(6, 70), 2).unwrap();
     a.bid(bid(7, 70), 3).unwrap();
@@ -467,7 +487,12 @@ fn sealed_ties_go_to_the_earliest_bid() {
 
 #[test]
 fn sealed_bid_bound_is_enforced() {
-    let mut a = Auction::new(3, spec(AuctionKind::SealedFirstPrice { reserve: 1 }), 0).unwrap();
+    let mut a = Auction::new(
+        aid(3),
+        spec(AuctionKind::SealedFirstPrice { reserve: 1 }),
+        0,
+    )
+    .unwrap();
     for bidder in 0..MAX_BIDS_PER_AUCTION as u64 {
         a.bid(bid(bidder + 10, bidder + 1), 1).unwrap();
     }
@@ -488,18 +513,18 @@ fn sealed_bid_bound_is_enforced() {
 
 #[test]
 fn vickrey_single_bid_pays_the_reserve() {
-    let mut a = Auction::new(1, spec(AuctionKind::Vickrey { reserve: 30 }), 0).unwrap();
+    let mut a = Auction::new(aid(1), spec(AuctionKind::Vickrey { reserve: 30 }), 0).unwrap();
     a.bid(bid(2, 100), 1).unwrap();
     assert_eq!(a.close(2).unwrap().settlement, sold(2, 30));
 
-    let mut a = Auction::new(1, spec(AuctionKind::Vickrey { reserve: 0 }), 0).unwrap();
+    let mut a = Auction::new(aid(1), spec(AuctionKind::Vickrey { reserve: 0 }), 0).unwrap();
     a.bid(bid(2, 100), 1).unwrap();
     assert_eq!(a.close(2).unwrap().settlement, sold(2, 0));
 }
 
 #[test]
 fn vickrey_two_bids_pays_the_second() {
-    let mut a = Auction::new(1, spec(AuctionKind::Vickrey { reserve: 30 }), 0).unwrap();
+    let mut a = Auction::new(aid(1), spec(AuctionKind::Vickrey { reserve: 30 }), 0).unwrap();
     a.bid(bid(2, 40), 1).unwrap();
     a.bid(bid(3, 100), 2).unwrap();
     assert_eq!(a.status(2).price, None);
@@ -511,7 +536,7 @@ fn vickrey_many_bids_pays_the_second_highest() {
     // Every arrival order of the same bids gives the same result.
     let amounts = [55, 90, 31, 72, 88, 40];
     for rotation in 0..amounts.len() {
-        let mut a = Auction::new(1, spec(AuctionKind::Vickrey { reserve: 30 }), 0).unwrap();
+        let mut a = Auction::new(aid(1), spec(AuctionKind::Vickrey { reserve: 30 }), 0).unwrap();
         for k in 0..amounts.len() {
             let amount = amounts[(k + rotation) % amounts.len()];
             a.bid(bid(amount, amount), k as u64).unwrap();
@@ -526,7 +551,7 @@ fn vickrey_many_bids_pays_the_second_highest() {
 
 #[test]
 fn vickrey_tie_goes_to_the_earliest_at_the_tied_price() {
-    let mut a = Auction::new(1, spec(AuctionKind::Vickrey { reserve: 10 }), 0).unwrap();
+    let mut a = Auction::new(aid(1), spec(AuctionKind::Vickrey { reserve: 10 }), 0).unwrap();
     a.bid(bid(2, 50), 1).unwrap();
     a.bid(bid(3, 80), 2).unwrap();
     a.bid(bid(4, 80), 3).unwrap();
@@ -536,7 +561,7 @@ fn vickrey_tie_goes_to_the_earliest_at_the_tied_price() {
 #[test]
 fn vickrey_deadline_closes_with_the_winner() {
     let mut a = Auction::new(
-        1,
+        aid(1),
         with_deadline(AuctionKind::Vickrey { reserve: 10 }, 100),
         0,
     )
@@ -559,7 +584,7 @@ fn combinatorial(items: u8, reserve: Amount) -> AuctionKind {
 
 #[test]
 fn combinatorial_bundles_must_be_non_empty_and_within_items() {
-    let mut a = Auction::new(1, spec(combinatorial(3, 0)), 0).unwrap();
+    let mut a = Auction::new(aid(1), spec(combinatorial(3, 0)), 0).unwrap();
     assert_eq!(
         a.bid(bundle_bid(2, 5, 0), 0),
         Err(AuctionError::InvalidBundle { bundle: 0 })
@@ -569,14 +594,14 @@ fn combinatorial_bundles_must_be_non_empty_and_within_items() {
         Err(AuctionError::InvalidBundle { bundle: 0b1000 })
     );
     a.bid(bundle_bid(2, 5, 0b111), 0).unwrap();
-    let mut wide = Auction::new(1, spec(combinatorial(64, 0)), 0).unwrap();
+    let mut wide = Auction::new(aid(1), spec(combinatorial(64, 0)), 0).unwrap();
     wide.bid(bundle_bid(2, 5, 1 << 63), 0).unwrap();
     wide.bid(bundle_bid(2, 5, u64::MAX >> 1), 0).unwrap();
 }
 
 #[test]
 fn combinatorial_picks_the_best_set_and_each_winner_pays_its_bid() {
-    let mut a = Auction::new(8, spec(combinatorial(4, 0)), 0).unwrap();
+    let mut a = Auction::new(aid(8), spec(combinatorial(4, 0)), 0).unwrap();
     a.bid(bundle_bid(2, 10, 0b0011), 1).unwrap();
     a.bid(bundle_bid(3, 7, 0b0001), 2).unwrap();
     a.bid(bundle_bid(4, 7, 0b0010), 3).unwrap();
@@ -625,7 +650,7 @@ fn combinatorial_picks_the_best_set_and_each_winner_pays_its_bid() {
 #[test]
 fn combinatorial_reserve_applies_to_the_total() {
     let kind = combinatorial(2, 20);
-    let mut a = Auction::new(1, spec(kind), 0).unwrap();
+    let mut a = Auction::new(aid(1), spec(kind), 0).unwrap();
     a.bid(bundle_bid(2, 12, 0b01), 1).unwrap();
     a.bid(bundle_bid(3, 7, 0b10), 2).unwrap();
     let outcome = a.close(3).unwrap();
@@ -635,7 +660,7 @@ fn combinatorial_reserve_applies_to_the_total() {
     );
     assert_eq!(a.state(), AuctionState::Closed);
 
-    let mut a = Auction::new(1, with_deadline(kind, 50), 0).unwrap();
+    let mut a = Auction::new(aid(1), with_deadline(kind, 50), 0).unwrap();
     a.bid(bundle_bid(2, 12, 0b01), 1).unwrap();
     a.bid(bundle_bid(3, 7, 0b10), 2).unwrap();
     assert_eq!(
@@ -644,7 +669,7 @@ fn combinatorial_reserve_applies_to_the_total() {
     );
     assert_eq!(a.state(), AuctionState::Expired);
 
-    let mut a = Auction::new(1, spec(kind), 0).unwrap();
+    let mut a = Auction::new(aid(1), spec(kind), 0).unwrap();
     a.bid(bundle_bid(2, 12, 0b01), 1).unwrap();
     a.bid(bundle_bid(3, 8, 0b10), 2).unwrap();
     assert_eq!(a.close(3).unwrap().total_paid(), 20);
@@ -652,7 +677,7 @@ fn combinatorial_reserve_applies_to_the_total() {
 
 #[test]
 fn combinatorial_twenty_fifth_bid_is_refused() {
-    let mut a = Auction::new(1, spec(combinatorial(64, 0)), 0).unwrap();
+    let mut a = Auction::new(aid(1), spec(combinatorial(64, 0)), 0).unwrap();
     for i in 0..MAX_COMBINATORIAL_BIDS as u64 {
         a.bid(bundle_bid(100 + i, i + 1, 1 << i), i).unwrap();
     }
@@ -670,7 +695,7 @@ fn combinatorial_twenty_fifth_bid_is_refused() {
 
 #[test]
 fn combinatorial_sum_overflow_is_refused_at_bid_time() {
-    let mut a = Auction::new(1, spec(combinatorial(2, 0)), 0).unwrap();
+    let mut a = Auction::new(aid(1), spec(combinatorial(2, 0)), 0).unwrap();
     a.bid(bundle_bid(2, u64::MAX - 1, 0b01), 0).unwrap();
     assert_eq!(
         a.bid(bundle_bid(3, 2, 0b10), 0),
@@ -682,7 +707,7 @@ fn combinatorial_sum_overflow_is_refused_at_bid_time() {
 
 #[test]
 fn combinatorial_close_without_bids_has_no_winner() {
-    let mut a = Auction::new(1, spec(combinatorial(2, 0)), 0).unwrap();
+    let mut a = Auction::new(aid(1), spec(combinatorial(2, 0)), 0).unwrap();
     assert_eq!(
         a.close(1).unwrap().settlement,
         Settlement::NoWinner(NoWinnerReason::NoBids)
@@ -693,7 +718,7 @@ fn combinatorial_close_without_bids_has_no_winner() {
 
 #[test]
 fn deadline_with_qualifying_bids_closes_with_the_winner() {
-    let mut a = Auction::new(1, with_deadline(english(10, 1), 100), 0).unwrap();
+    let mut a = Auction::new(aid(1), with_deadline(english(10, 1), 100), 0).unwrap();
     assert_eq!(a.next_deadline(), Some(100));
     a.bid(bid(2, 15), 50).unwrap();
     assert_eq!(a.expire_if_due(99), None);
@@ -710,7 +735,7 @@ fn deadline_with_qualifying_bids_closes_with_the_winner() {
 #[test]
 fn deadline_without_bids_expires_without_winner() {
     let mut a = Auction::new(
-        1,
+        aid(1),
         with_deadline(AuctionKind::SealedFirstPrice { reserve: 1 }, 100),
         0,
     )
@@ -732,7 +757,7 @@ fn deadline_without_bids_expires_without_winner() {
 
 #[test]
 fn bid_at_or_after_the_deadline_expires_first_then_is_refused() {
-    let mut a = Auction::new(1, with_deadline(english(10, 1), 100), 0).unwrap();
+    let mut a = Auction::new(aid(1), with_deadline(english(10, 1), 100), 0).unwrap();
     a.bid(bid(2, 15), 99).unwrap();
     assert_eq!(
         a.bid(bid(3, 50), 100),
@@ -742,7 +767,7 @@ fn bid_at_or_after_the_deadline_expires_first_then_is_refused() {
     );
     assert_eq!(a.outcome().unwrap().settlement, sold(2, 15));
 
-    let mut a = Auction::new(1, with_deadline(english(10, 1), 100), 0).unwrap();
+    let mut a = Auction::new(aid(1), with_deadline(english(10, 1), 100), 0).unwrap();
     assert_eq!(
         a.bid(bid(3, 50), 500),
         Err(AuctionError::NotOpen {
@@ -754,7 +779,7 @@ fn bid_at_or_after_the_deadline_expires_first_then_is_refused() {
 
 #[test]
 fn close_after_the_deadline_returns_the_deadline_outcome() {
-    let mut a = Auction::new(1, with_deadline(english(10, 1), 100), 0).unwrap();
+    let mut a = Auction::new(aid(1), with_deadline(english(10, 1), 100), 0).unwrap();
     a.bid(bid(2, 15), 10).unwrap();
     let outcome = a.close(150).unwrap();
     assert_eq!(
@@ -766,7 +791,7 @@ fn close_after_the_deadline_returns_the_deadline_outcome() {
 
 #[test]
 fn cancel_only_without_bids() {
-    let mut a = Auction::new(1, spec(english(10, 1)), 0).unwrap();
+    let mut a = Auction::new(aid(1), spec(english(10, 1)), 0).unwrap();
     a.cancel(5).unwrap();
     assert_eq!(a.state(), AuctionState::Cancelled);
     assert_eq!((a.ended_at(), a.outcome()), (Some(5), None));
@@ -790,12 +815,12 @@ fn cancel_only_without_bids() {
     );
     round_trips(a.status(6));
 
-    let mut a = Auction::new(1, spec(AuctionKind::Vickrey { reserve: 1 }), 0).unwrap();
+    let mut a = Auction::new(aid(1), spec(AuctionKind::Vickrey { reserve: 1 }), 0).unwrap();
     a.bid(bid(2, 20), 1).unwrap();
     assert_eq!(a.cancel(2), Err(AuctionError::HasBids { count: 1 }));
     assert_eq!(a.state(), AuctionState::Open);
 
-    let mut a = Auction::new(1, with_deadline(english(10, 1), 100), 0).unwrap();
+    let mut a = Auction::new(aid(1), with_deadline(english(10, 1), 100), 0).unwrap();
     assert_eq!(
         a.cancel(100),
         Err(AuctionError::NotOpen {
@@ -818,25 +843,27 @@ fn limits(max_open: usize, max_retained: usize, retention_nanos: u64) -> BookLim
 fn book_reports_events_in_order() {
     let mut book = AuctionBook::new(BookLimits::default());
     let mut out = Vec::new();
-    let status = book.create(1, spec(english(10, 1)), 0, &mut out).unwrap();
+    let status = book
+        .create(aid(1), spec(english(10, 1)), 0, &mut out)
+        .unwrap();
     assert_eq!(out, vec![AuctionEvent::Created(status)]);
     out.clear();
-    book.bid(1, bid(2, 10), 1, &mut out).unwrap();
+    book.bid(aid(1), bid(2, 10), 1, &mut out).unwrap();
     assert_eq!(
         out,
         vec![AuctionEvent::Bid {
-            id: 1,
+            id: aid(1),
             bidder: 2,
             amount: Some(10)
         }]
     );
     out.clear();
-    let outcome = book.close(1, 2, &mut out).unwrap();
-    let status = book.status(1, 2).unwrap();
+    let outcome = book.close(aid(1), 2, &mut out).unwrap();
+    let status = book.status(aid(1), 2).unwrap();
     assert_eq!(
         out,
         vec![AuctionEvent::Closed {
-            id: 1,
+            id: aid(1),
             outcome,
             status
         }]
@@ -844,46 +871,52 @@ fn book_reports_events_in_order() {
     out.clear();
 
     // Sealed bids hide their amount; a Dutch bid reports the bid then the close.
-    book.create(2, spec(AuctionKind::Vickrey { reserve: 1 }), 3, &mut out)
-        .unwrap();
-    book.create(3, spec(dutch(100, 1, 1, 1)), 3, &mut out)
+    book.create(
+        aid(2),
+        spec(AuctionKind::Vickrey { reserve: 1 }),
+        3,
+        &mut out,
+    )
+    .unwrap();
+    book.create(aid(3), spec(dutch(100, 1, 1, 1)), 3, &mut out)
         .unwrap();
     out.clear();
-    book.bid(2, bid(4, 10), 4, &mut out).unwrap();
+    book.bid(aid(2), bid(4, 10), 4, &mut out).unwrap();
     assert_eq!(
         out,
         vec![AuctionEvent::Bid {
-            id: 2,
+            id: aid(2),
             bidder: 4,
             amount: None
         }]
     );
     out.clear();
-    let receipt = book.bid(3, bid(5, 100), 4, &mut out).unwrap();
+    let receipt = book.bid(aid(3), bid(5, 100), 4, &mut out).unwrap();
     assert_eq!(
         out,
         vec![
             AuctionEvent::Bid {
-                id: 3,
+                id: aid(3),
                 bidder: 5,
                 amount: Some(100)
             },
             AuctionEvent::Closed {
-                id: 3,
+                id: aid(3),
                 outcome: receipt.closed.unwrap(),
-                status: book.status(3, 4).unwrap(),
+                status: book.status(aid(3), 4).unwrap(),
             },
         ]
     );
     out.clear();
-    book.create(4, spec(english(1, 1)), 5, &mut out).unwrap();
+    book.create(aid(4), spec(english(1, 1)), 5, &mut out)
+        .unwrap();
     out.clear();
-    book.cancel(4, 6, &mut out).unwrap();
+    book.cancel(aid(4), 6, &mut out).unwrap();
     assert_eq!(
         out,
         vec![AuctionEvent::Cancelled {
-            id: 4,
-            status: book.status(4, 6).unwrap()
+            id: aid(4),
+            status: book.status(aid(4), 6).unwrap()
         }]
     );
     assert_eq!(book.open_count(), 1);
@@ -894,43 +927,49 @@ fn book_reports_events_in_order() {
 fn book_unknown_duplicate_and_refused_calls() {
     let mut book = AuctionBook::new(limits(2, 10, 1_000));
     let mut out = Vec::new();
-    assert_eq!(book.status(9, 0), Err(AuctionError::NotFound { id: 9 }));
     assert_eq!(
-        book.bid(9, bid(2, 1), 0, &mut out),
-        Err(AuctionError::NotFound { id: 9 })
+        book.status(aid(9), 0),
+        Err(AuctionError::NotFound { id: aid(9) })
     );
     assert_eq!(
-        book.close(9, 0, &mut out),
-        Err(AuctionError::NotFound { id: 9 })
+        book.bid(aid(9), bid(2, 1), 0, &mut out),
+        Err(AuctionError::NotFound { id: aid(9) })
     );
     assert_eq!(
-        book.cancel(9, 0, &mut out),
-        Err(AuctionError::NotFound { id: 9 })
+        book.close(aid(9), 0, &mut out),
+        Err(AuctionError::NotFound { id: aid(9) })
     );
     assert_eq!(
-        book.create(1, spec(english(1, 0)), 0, &mut out),
+        book.cancel(aid(9), 0, &mut out),
+        Err(AuctionError::NotFound { id: aid(9) })
+    );
+    assert_eq!(
+        book.create(aid(1), spec(english(1, 0)), 0, &mut out),
         Err(AuctionError::InvalidSpec(SpecError::ZeroIncrement))
     );
-    book.create(1, spec(english(1, 1)), 0, &mut out).unwrap();
+    book.create(aid(1), spec(english(1, 1)), 0, &mut out)
+        .unwrap();
     assert_eq!(
-        book.create(1, spec(english(1, 1)), 0, &mut out),
-        Err(AuctionError::DuplicateId { id: 1 })
+        book.create(aid(1), spec(english(1, 1)), 0, &mut out),
+        Err(AuctionError::DuplicateId { id: aid(1) })
     );
-    book.create(2, spec(english(1, 1)), 0, &mut out).unwrap();
+    book.create(aid(2), spec(english(1, 1)), 0, &mut out)
+        .unwrap();
     assert_eq!(
-        book.create(3, spec(english(1, 1)), 0, &mut out),
+        book.create(aid(3), spec(english(1, 1)), 0, &mut out),
         Err(AuctionError::TooManyAuctions { limit: 2 })
     );
-    book.close(1, 1, &mut out).unwrap();
+    book.close(aid(1), 1, &mut out).unwrap();
     // Closed auctions do not count against max_open, but their id stays taken.
-    book.create(3, spec(english(1, 1)), 1, &mut out).unwrap();
+    book.create(aid(3), spec(english(1, 1)), 1, &mut out)
+        .unwrap();
     assert_eq!(
-        book.create(1, spec(english(1, 1)), 1, &mut out),
-        Err(AuctionError::DuplicateId { id: 1 })
+        book.create(aid(1), spec(english(1, 1)), 1, &mut out),
+        Err(AuctionError::DuplicateId { id: aid(1) })
     );
     out.clear();
     assert_eq!(
-        book.bid(1, bid(2, 5), 2, &mut out),
+        book.bid(aid(1), bid(2, 5), 2, &mut out),
         Err(AuctionError::NotOpen {
             state: AuctionState::Closed
         })
@@ -943,17 +982,18 @@ fn book_unknown_duplicate_and_refused_calls() {
 fn book_advance_applies_deadlines_in_order() {
     let mut book = AuctionBook::new(BookLimits::default());
     let mut out = Vec::new();
-    book.create(1, with_deadline(english(1, 1), 300), 0, &mut out)
+    book.create(aid(1), with_deadline(english(1, 1), 300), 0, &mut out)
         .unwrap();
-    book.create(2, with_deadline(english(1, 1), 100), 0, &mut out)
+    book.create(aid(2), with_deadline(english(1, 1), 100), 0, &mut out)
         .unwrap();
-    book.create(3, with_deadline(english(1, 1), 200), 0, &mut out)
+    book.create(aid(3), with_deadline(english(1, 1), 200), 0, &mut out)
         .unwrap();
-    book.create(4, spec(english(1, 1)), 0, &mut out).unwrap();
-    book.bid(3, bid(7, 5), 10, &mut out).unwrap();
+    book.create(aid(4), spec(english(1, 1)), 0, &mut out)
+        .unwrap();
+    book.bid(aid(3), bid(7, 5), 10, &mut out).unwrap();
     assert_eq!(book.next_deadline(), Some(100));
     // Closing auction 2 early leaves a stale heap entry; next_deadline skips it.
-    book.close(2, 20, &mut out).unwrap();
+    book.close(aid(2), 20, &mut out).unwrap();
     assert_eq!(book.next_deadline(), Some(200));
     out.clear();
     book.advance(199, &mut out);
@@ -968,7 +1008,10 @@ fn book_advance_applies_deadlines_in_order() {
         .collect();
     assert_eq!(
         closed,
-        vec![(3, AuctionState::Closed), (1, AuctionState::Expired)]
+        vec![
+            (aid(3), AuctionState::Closed),
+            (aid(1), AuctionState::Expired)
+        ]
     );
     assert_eq!(book.next_deadline(), None);
     assert_eq!(book.open_count(), 1);
@@ -978,19 +1021,19 @@ fn book_advance_applies_deadlines_in_order() {
 fn book_bid_after_deadline_reports_the_expiry_then_refuses() {
     let mut book = AuctionBook::new(BookLimits::default());
     let mut out = Vec::new();
-    book.create(1, with_deadline(english(1, 1), 100), 0, &mut out)
+    book.create(aid(1), with_deadline(english(1, 1), 100), 0, &mut out)
         .unwrap();
-    book.bid(1, bid(2, 5), 50, &mut out).unwrap();
+    book.bid(aid(1), bid(2, 5), 50, &mut out).unwrap();
     out.clear();
     assert_eq!(
-        book.bid(1, bid(3, 9), 100, &mut out),
+        book.bid(aid(1), bid(3, 9), 100, &mut out),
         Err(AuctionError::NotOpen {
             state: AuctionState::Closed
         })
     );
     assert!(matches!(
         out.as_slice(),
-        [AuctionEvent::Closed { id: 1, outcome, .. }] if outcome.winner() == Some(2)
+        [AuctionEvent::Closed { id: ID1, outcome, .. }] if outcome.winner() == Some(2)
     ));
     assert_eq!(book.next_deadline(), None);
     out.clear();
@@ -1005,12 +1048,13 @@ fn book_evicts_oldest_ended_by_count() {
     let mut book = AuctionBook::new(limits(100, 3, u64::MAX));
     let mut out = Vec::new();
     for id in 0..5 {
-        book.create(id, spec(english(1, 1)), id, &mut out).unwrap();
+        book.create(aid(id), spec(english(1, 1)), id, &mut out)
+            .unwrap();
     }
     out.clear();
     // Ended in this order (not the order of creation), at 10, 11, ... 14.
     for (at, id) in [4, 0, 3, 1, 2].into_iter().enumerate() {
-        book.close(id, 10 + at as u64, &mut out).unwrap();
+        book.close(aid(id), 10 + at as u64, &mut out).unwrap();
     }
     let evicted: Vec<AuctionId> = out
         .iter()
@@ -1019,37 +1063,44 @@ fn book_evicts_oldest_ended_by_count() {
             _ => None,
         })
         .collect();
-    assert_eq!(evicted, vec![4, 0]);
-    assert_eq!(book.status(4, 20), Err(AuctionError::NotFound { id: 4 }));
+    assert_eq!(evicted, vec![aid(4), aid(0)]);
     assert_eq!(
-        book.close(0, 20, &mut out),
-        Err(AuctionError::NotFound { id: 0 })
+        book.status(aid(4), 20),
+        Err(AuctionError::NotFound { id: aid(4) })
+    );
+    assert_eq!(
+        book.close(aid(0), 20, &mut out),
+        Err(AuctionError::NotFound { id: aid(0) })
     );
     assert_eq!((book.len(), book.retained_count()), (3, 3));
     // An evicted id can be used again.
-    book.create(4, spec(english(1, 1)), 30, &mut out).unwrap();
+    book.create(aid(4), spec(english(1, 1)), 30, &mut out)
+        .unwrap();
 }
 
 #[test]
 fn book_evicts_by_age_on_advance() {
     let mut book = AuctionBook::new(limits(100, 100, 1_000));
     let mut out = Vec::new();
-    book.create(1, spec(english(1, 1)), 0, &mut out).unwrap();
-    book.create(2, spec(english(1, 1)), 0, &mut out).unwrap();
-    book.create(3, spec(english(1, 1)), 0, &mut out).unwrap();
-    book.close(1, 100, &mut out).unwrap();
-    book.cancel(2, 600, &mut out).unwrap();
+    book.create(aid(1), spec(english(1, 1)), 0, &mut out)
+        .unwrap();
+    book.create(aid(2), spec(english(1, 1)), 0, &mut out)
+        .unwrap();
+    book.create(aid(3), spec(english(1, 1)), 0, &mut out)
+        .unwrap();
+    book.close(aid(1), 100, &mut out).unwrap();
+    book.cancel(aid(2), 600, &mut out).unwrap();
     out.clear();
     book.advance(1_099, &mut out);
     assert!(out.is_empty());
     book.advance(1_100, &mut out);
-    assert_eq!(out, vec![AuctionEvent::Evicted { id: 1 }]);
+    assert_eq!(out, vec![AuctionEvent::Evicted { id: aid(1) }]);
     out.clear();
     book.advance(1_600, &mut out);
-    assert_eq!(out, vec![AuctionEvent::Evicted { id: 2 }]);
+    assert_eq!(out, vec![AuctionEvent::Evicted { id: aid(2) }]);
     assert_eq!(book.len(), 1);
     assert!(
-        book.status(3, 10_000).is_ok(),
+        book.status(aid(3), 10_000).is_ok(),
         "open auctions are never evicted"
     );
 }
@@ -1058,16 +1109,16 @@ fn book_evicts_by_age_on_advance() {
 fn book_with_no_retention_evicts_at_once() {
     let mut book = AuctionBook::new(limits(10, 0, 0));
     let mut out = Vec::new();
-    book.create(1, spec(dutch(10, 1, 1, 1)), 0, &mut out)
+    book.create(aid(1), spec(dutch(10, 1, 1, 1)), 0, &mut out)
         .unwrap();
     out.clear();
-    book.bid(1, bid(2, 10), 0, &mut out).unwrap();
+    book.bid(aid(1), bid(2, 10), 0, &mut out).unwrap();
     assert!(matches!(
         out.as_slice(),
         [
             AuctionEvent::Bid { .. },
             AuctionEvent::Closed { .. },
-            AuctionEvent::Evicted { id: 1 }
+            AuctionEvent::Evicted { id: ID1 }
         ]
     ));
     assert!(book.is_empty());
@@ -1083,17 +1134,17 @@ fn book_memory_stays_flat_over_many_cycles() {
         now += 7;
         // Far deadlines: every close leaves a stale heap entry behind.
         let s = with_deadline(english(1, 1), now + 1_000_000_000 + id);
-        book.create(id, s, now, &mut out).unwrap();
+        book.create(aid(id), s, now, &mut out).unwrap();
         if id % 3 != 0 {
-            book.bid(id, bid(2, 5), now, &mut out).unwrap();
+            book.bid(aid(id), bid(2, 5), now, &mut out).unwrap();
         }
         if id % 5 == 0 {
-            book.bid(id, bid(3, 6), now, &mut out).unwrap();
+            book.bid(aid(id), bid(3, 6), now, &mut out).unwrap();
         }
         if id % 3 == 0 && id % 5 != 0 {
-            book.cancel(id, now, &mut out).unwrap();
+            book.cancel(aid(id), now, &mut out).unwrap();
         } else {
-            book.close(id, now, &mut out).unwrap();
+            book.close(aid(id), now, &mut out).unwrap();
         }
         book.advance(now, &mut out);
         assert!(book.len() <= max_retained + 16);
@@ -1109,25 +1160,32 @@ fn book_memory_stays_flat_over_many_cycles() {
 fn book_lists_open_auctions_by_kind_and_category() {
     let mut book = AuctionBook::new(BookLimits::default());
     let mut out = Vec::new();
-    book.create(1, spec(english(1, 1)), 0, &mut out).unwrap();
-    book.create(2, spec(AuctionKind::Vickrey { reserve: 1 }), 0, &mut out)
+    book.create(aid(1), spec(english(1, 1)), 0, &mut out)
         .unwrap();
+    book.create(
+        aid(2),
+        spec(AuctionKind::Vickrey { reserve: 1 }),
+        0,
+        &mut out,
+    )
+    .unwrap();
     let other = AuctionSpec {
         category: 9,
         ..spec(english(1, 1))
     };
-    book.create(3, other, 0, &mut out).unwrap();
-    book.create(4, spec(english(1, 1)), 0, &mut out).unwrap();
-    book.close(4, 1, &mut out).unwrap();
+    book.create(aid(3), other, 0, &mut out).unwrap();
+    book.create(aid(4), spec(english(1, 1)), 0, &mut out)
+        .unwrap();
+    book.close(aid(4), 1, &mut out).unwrap();
     let mut ids: Vec<_> = book.list_open(1, None, None).map(|s| s.id).collect();
     ids.sort_unstable();
-    assert_eq!(ids, vec![1, 2, 3]);
+    assert_eq!(ids, vec![aid(1), aid(2), aid(3)]);
     let mut ids: Vec<_> = book
         .list_open(1, Some(KindTag::English), Some(3))
         .map(|s| s.id)
         .collect();
     ids.sort_unstable();
-    assert_eq!(ids, vec![1]);
+    assert_eq!(ids, vec![aid(1)]);
 }
 
 #[test]
@@ -1135,11 +1193,13 @@ fn book_adopts_exported_auctions() {
     let mut source = AuctionBook::new(BookLimits::default());
     let mut out = Vec::new();
     source
-        .create(1, with_deadline(english(1, 1), 100), 0, &mut out)
+        .create(aid(1), with_deadline(english(1, 1), 100), 0, &mut out)
         .unwrap();
-    source.bid(1, bid(2, 5), 1, &mut out).unwrap();
-    source.create(2, spec(english(1, 1)), 0, &mut out).unwrap();
-    source.close(2, 3, &mut out).unwrap();
+    source.bid(aid(1), bid(2, 5), 1, &mut out).unwrap();
+    source
+        .create(aid(2), spec(english(1, 1)), 0, &mut out)
+        .unwrap();
+    source.close(aid(2), 3, &mut out).unwrap();
 
     let mut target = AuctionBook::new(limits(1, 10, 1_000));
     let mut exported: Vec<Auction> = source.iter().cloned().collect();
@@ -1149,20 +1209,20 @@ fn book_adopts_exported_auctions() {
     }
     assert_eq!(
         target.adopt(exported[0].clone(), &mut out),
-        Err(AuctionError::DuplicateId { id: 1 })
+        Err(AuctionError::DuplicateId { id: aid(1) })
     );
     assert_eq!((target.open_count(), target.retained_count()), (1, 1));
     assert_eq!(target.next_deadline(), Some(100));
-    assert_eq!(target.status(1, 5), source.status(1, 5));
+    assert_eq!(target.status(aid(1), 5), source.status(aid(1), 5));
     out.clear();
     target.advance(100, &mut out);
     assert!(matches!(
         out.as_slice(),
-        [AuctionEvent::Closed { id: 1, outcome, .. }] if outcome.winner() == Some(2)
+        [AuctionEvent::Closed { id: ID1, outcome, .. }] if outcome.winner() == Some(2)
     ));
     let mut full = AuctionBook::new(limits(0, 10, 1_000));
     assert_eq!(
-        full.adopt(source.get(1).unwrap().clone(), &mut out),
+        full.adopt(source.get(aid(1)).unwrap().clone(), &mut out),
         Err(AuctionError::TooManyAuctions { limit: 0 })
     );
 }
@@ -1178,15 +1238,15 @@ fn book_end_events_carry_the_final_status_when_evicted_at_once() {
         category: 42,
         ..spec(english(1, 1))
     };
-    book.create(1, sale, 0, &mut out).unwrap();
-    book.bid(1, bid(2, 7), 1, &mut out).unwrap();
+    book.create(aid(1), sale, 0, &mut out).unwrap();
+    book.bid(aid(1), bid(2, 7), 1, &mut out).unwrap();
     out.clear();
-    let outcome = book.close(1, 2, &mut out).unwrap();
+    let outcome = book.close(aid(1), 2, &mut out).unwrap();
     let [AuctionEvent::Closed {
-        id: 1,
+        id: ID1,
         outcome: reported,
         status,
-    }, AuctionEvent::Evicted { id: 1 }] = out.as_slice()
+    }, AuctionEvent::Evicted { id: ID1 }] = out.as_slice()
     else {
         panic!("expected Closed then Evicted, got {out:?}");
     };
@@ -1196,12 +1256,16 @@ fn book_end_events_carry_the_final_status_when_evicted_at_once() {
         (42, AuctionState::Closed, Some(2), Some(7))
     );
     assert_eq!(status.closed_at, Some(2));
-    assert_eq!(book.status(1, 2), Err(AuctionError::NotFound { id: 1 }));
+    assert_eq!(
+        book.status(aid(1), 2),
+        Err(AuctionError::NotFound { id: aid(1) })
+    );
 
-    book.create(2, spec(english(1, 1)), 3, &mut out).unwrap();
+    book.create(aid(2), spec(english(1, 1)), 3, &mut out)
+        .unwrap();
     out.clear();
-    book.cancel(2, 4, &mut out).unwrap();
-    let [AuctionEvent::Cancelled { id: 2, status }, AuctionEvent::Evicted { id: 2 }] =
+    book.cancel(aid(2), 4, &mut out).unwrap();
+    let [AuctionEvent::Cancelled { id: ID2, status }, AuctionEvent::Evicted { id: ID2 }] =
         out.as_slice()
     else {
         panic!("expected Cancelled then Evicted, got {out:?}");
@@ -1213,13 +1277,14 @@ fn book_end_events_carry_the_final_status_when_evicted_at_once() {
 
     // A deadline sale swept late, past its retention, is evicted in the same advance.
     let mut book = AuctionBook::new(limits(10, 10, 100));
-    book.create(3, with_deadline(english(1, 1), 50), 0, &mut out)
+    book.create(aid(3), with_deadline(english(1, 1), 50), 0, &mut out)
         .unwrap();
-    book.bid(3, bid(2, 9), 10, &mut out).unwrap();
+    book.bid(aid(3), bid(2, 9), 10, &mut out).unwrap();
     out.clear();
     book.advance(1_000, &mut out);
-    let [AuctionEvent::Closed { id: 3, status, .. }, AuctionEvent::Evicted { id: 3 }] =
-        out.as_slice()
+    let [AuctionEvent::Closed {
+        id: ID3, status, ..
+    }, AuctionEvent::Evicted { id: ID3 }] = out.as_slice()
     else {
         panic!("expected Closed then Evicted, got {out:?}");
     };
@@ -1236,10 +1301,11 @@ fn book_retention_evicts_oldest_closed_at_first_when_a_deadline_is_applied_late(
     let setup = |max_retained, retention_nanos| {
         let mut book = AuctionBook::new(limits(10, max_retained, retention_nanos));
         let mut out = Vec::new();
-        book.create(1, spec(english(1, 1)), 0, &mut out).unwrap();
-        book.create(2, with_deadline(english(1, 1), 50), 0, &mut out)
+        book.create(aid(1), spec(english(1, 1)), 0, &mut out)
             .unwrap();
-        book.close(1, 60, &mut out).unwrap();
+        book.create(aid(2), with_deadline(english(1, 1), 50), 0, &mut out)
+            .unwrap();
+        book.close(aid(1), 60, &mut out).unwrap();
         book
     };
     let evicted = |out: &[AuctionEvent]| -> Vec<AuctionId> {
@@ -1255,21 +1321,27 @@ fn book_retention_evicts_oldest_closed_at_first_when_a_deadline_is_applied_late(
     let mut book = setup(10, 100);
     let mut out = Vec::new();
     book.advance(155, &mut out);
-    assert_eq!(evicted(&out), vec![2]);
-    assert_eq!(book.status(2, 155), Err(AuctionError::NotFound { id: 2 }));
-    assert_eq!(book.status(1, 155).unwrap().closed_at, Some(60));
+    assert_eq!(evicted(&out), vec![aid(2)]);
+    assert_eq!(
+        book.status(aid(2), 155),
+        Err(AuctionError::NotFound { id: aid(2) })
+    );
+    assert_eq!(book.status(aid(1), 155).unwrap().closed_at, Some(60));
     out.clear();
     book.advance(159, &mut out);
     assert!(out.is_empty());
     book.advance(160, &mut out);
-    assert_eq!(evicted(&out), vec![1]);
+    assert_eq!(evicted(&out), vec![aid(1)]);
 
     // By count: with one retained, B's end evicts the oldest-ended auction, B itself.
     let mut book = setup(1, u64::MAX);
     out.clear();
     book.advance(70, &mut out);
-    assert_eq!(evicted(&out), vec![2]);
-    assert_eq!(book.status(1, 70).unwrap().closed_at, Some(60));
-    assert_eq!(book.status(2, 70), Err(AuctionError::NotFound { id: 2 }));
+    assert_eq!(evicted(&out), vec![aid(2)]);
+    assert_eq!(book.status(aid(1), 70).unwrap().closed_at, Some(60));
+    assert_eq!(
+        book.status(aid(2), 70),
+        Err(AuctionError::NotFound { id: aid(2) })
+    );
     assert_eq!(book.retained_count(), 1);
 }
