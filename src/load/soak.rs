@@ -130,11 +130,13 @@ impl Sample {
 }
 
 /// The engine of a soak: the sharded default, `--shards` if given.
+#[allow(clippy::field_reassign_with_default)] // see below
 fn config(args: &SoakArgs) -> Config {
-    Config {
-        shards: args.shards.unwrap_or(0),
-        ..Config::default()
-    }
+    // Field by field, not `Config { .. }`: keeps compiling if `Config` becomes
+    // `#[non_exhaustive]`.
+    let mut config = Config::default();
+    config.shards = args.shards.unwrap_or(0);
+    config
 }
 
 /// Runs the soak `args` asks for; prints as it goes and the check at the end. Exit code
@@ -182,6 +184,8 @@ pub fn run(args: &SoakArgs) -> ExitCode {
         pricing: &inputs,
         start: &barrier,
         auction_ttl: Some(u64::try_from(AUCTION_TTL.as_nanos()).unwrap_or(u64::MAX)),
+        rate: None,
+        clients: args.clients,
     };
     let counters: Vec<CachePadded<AtomicU64>> = (0..args.clients)
         .map(|_| CachePadded::new(AtomicU64::new(0)))
