@@ -37,6 +37,9 @@ pub const LOW_BID_ONE_IN: u64 = 16;
 /// create and goes on with its mix, taking answers as they arrive; the next create
 /// beyond this many waits for the oldest answer.
 pub const CREATES_IN_FLIGHT: usize = 32;
+/// Open loop: a client waits for a due time this far away or more by sleeping; for a
+/// nearer one it yields the core until then (a sleep and its wake cost several µs).
+pub const SLEEP_AT_LEAST: Duration = Duration::from_micros(20);
 /// A client publishes its progress every this many operations.
 const PROGRESS_EVERY: u64 = 64;
 
@@ -408,7 +411,10 @@ impl Client<'_> {
                         self.created(sent, Instant::now(), result);
                     }
                 },
-                None => std::thread::sleep(left),
+                // A sleep costs a context switch and a wake (several µs here); for a
+                // shorter wait the client yields the core until the due time instead.
+                None if left >= SLEEP_AT_LEAST => std::thread::sleep(left),
+                None => std::thread::yield_now(),
             }
         }
     }

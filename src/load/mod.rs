@@ -117,6 +117,18 @@ pub fn run(args: &LoadArgs) -> ExitCode {
     ) {
         Ok(run) => {
             println!("{}", report::table(&run));
+            if let Some(rate) = run.offered_rate {
+                if run.ops_per_sec() < 0.95 * rate as f64 {
+                    println!(
+                        "note: {:.0} ops/s achieved of {rate} offered: the clients fell behind \
+                         their schedule (the engine, or the tool's pacing: one sleep per \
+                         operation when a client's interval is {} µs or more); the \
+                         latencies include the backlog\n",
+                        run.ops_per_sec(),
+                        client::SLEEP_AT_LEAST.as_micros()
+                    );
+                }
+            }
             if !run.check.passed() {
                 eprintln!(
                     "mabeam load: the {} engine did not do what it acknowledged (see its check line)",

@@ -118,13 +118,17 @@ fn throughput_plot(runs: &[RunResult]) -> Plot {
         },
         series: runs
             .iter()
-            .map(|run| Series {
-                name: run_name(run),
-                color: color(run),
-                dashed: false,
-                markers: false,
-                data: vec![("preset", run.preset.name().to_string())],
-                points: throughput(&run.samples),
+            .map(|run| {
+                let points = throughput(&run.samples);
+                Series {
+                    name: run_name(run),
+                    color: color(run),
+                    dashed: false,
+                    // A run shorter than a few samples shows as points.
+                    markers: points.len() <= 3,
+                    data: vec![("preset", run.preset.name().to_string())],
+                    points,
+                }
             })
             .collect(),
     }
