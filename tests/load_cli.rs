@@ -1,5 +1,6 @@
 //! The `mabeam` binary from the outside: a tiny load run with both presets and its JSON,
-//! and the exit code and message of bad command lines.
+//! the open loop (`--rate`) and the sweep (`--rate-sweep`), output paths checked before
+//! the run, and the exit code and message of bad command lines.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -46,6 +47,13 @@ impl Value {
         match self {
             Value::Num(x) => *x,
             other => panic!("{other:?} is not a number"),
+        }
+    }
+
+    fn arr(&self) -> &[Value] {
+        match self {
+            Value::Arr(items) => items,
+            other => panic!("{other:?} is not an array"),
         }
     }
 
@@ -263,9 +271,42 @@ fn a_tiny_run_of_both_presets_prints_the_table_and_writes_the_json() {
     let doc = Parser::parse(&json).unwrap_or_else(|e| panic!("{e}:\n{json}"));
     assert_eq!(
         doc.keys(),
-        ["machine", "ratio_sharded_over_centralized", "runs"]
+        [
+            "check_passed",
+            "clients",
+            "length",
+            "machine",
+            "mix",
+            "mode",
+            "rate",
+            "rate_sweep",
+            "ratio_sharded_over_centralized",
+            "runs",
+            "seed",
+            "shards",
+            "sweep",
+            "version"
+        ]
     );
     assert!(doc.get("machine").get("cpus").num() >= 1.0);
+    assert_eq!(
+        doc.get("version"),
+        &Value::Str(env!("CARGO_PKG_VERSION").into())
+    );
+    assert_eq!(doc.get("mode"), &Value::Str("closed".into()));
+    assert_eq!(doc.get("seed").num(), 1.0);
+    assert_eq!(
+        doc.get("mix"),
+        &Value::Str("create_auction=1,place_bid=4,get_market_state=10,get_cached_pricing=2".into())
+    );
+    assert_eq!(doc.get("clients").num(), 2.0);
+    assert_eq!(doc.get("length").get("ops").num(), 50.0);
+    assert_eq!(doc.get("length").get("duration_s"), &Value::Null);
+    assert_eq!(doc.get("shards"), &Value::Null);
+    assert_eq!(doc.get("rate"), &Value::Null);
+    assert_eq!(doc.get("rate_sweep"), &Value::Null);
+    assert_eq!(doc.get("check_passed"), &Value::Bool(true));
+    assert!(doc.get("sweep").arr().is_empty());
     assert!(doc.get("ratio_sharded_over_centralized").num() > 0.0);
     let Value::Arr(runs) = doc.get("runs") else {
         panic!("runs is not an array:\n{json}");
@@ -295,6 +336,37 @@ fn a_tiny_run_of_both_presets_prints_the_table_and_writes_the_json() {
             assert!(op.get("p99_us").num() <= op.get("max_us").num());
         }
         assert_eq!(total, 100.0, "2 clients × 50 operations");
+        assert_eq!(run.get("loop"), &Value::Str("closed".into()));
+        assert_eq!(run.get("latency_from"), &Value::Str("call".into()));
+        assert_eq!(run.get("offered_ops_per_sec"), &Value::Null);
+        let check = run.get("check");
+        assert_eq!(check.get("passed"), &Value::Bool(true));
+        assert_eq!(
+            check.get("commands_sent").num(),
+            check.get("commands_applied").num()
+        );
+        assert_eq!(
+            check.get("auctions_created").num(),
+            check.get("auctions_found").num()
+        );
+        let config = run.get("config");
+        let mode = if preset == "sharded" {
+            "Sharded"
+        } else {
+            "Centralized"
+        };
+        assert_eq!(config.get("mode"), &Value::Str(mode.into()));
+        assert!(config.get("mailbox_capacity").num() >= 1.0);
+        let failures = run.get("failures");
+        assert_eq!(failures.keys().len(), 7);
+        for kind in failures.keys() {
+            assert_eq!(failures.get(kind).num(), 0.0, "{preset} {kind}");
+        }
+        for point in run.get("throughput").arr() {
+            let pair = point.arr();
+            assert_eq!(pair.len(), 2);
+            assert!(pair[0].num() >= 0.0 && pair[1].num() >= 0.0);
+        }
     }
     assert_eq!(
         runs[1].get("shards").num(),
@@ -370,5 +442,151 @@ fn help_explains_every_flag() {
         "--json",
     ] {
         assert!(help.contains(flag), "{flag} missing from:\n{help}");
+    }
+}
+
+#[test]
+fn an_unwritable_output_path_fails_before_the_run_with_exit_code_3() {
+    let missing_dir = scratch("no-such-dir");
+    let _ = std::fs::remove_dir_all(&missing_dir);
+    for flag in ["--json", "--report"] {
+        let path = missing_dir.join("out");
+        let out = mabeam(&[
+            "load",
+            "--clients",
+            "1",
+            "--ops",
+            "10",
+            flag,
+            path.to_str().expect("temp paths are UTF-8 here"),
+        ]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{flag}: {stderr}");
+        assert!(
+            stderr.contains(flag) && stderr.contains("cannot write"),
+            "{flag}: {stderr}"
+        );
+        assert!(
+            !text(&out.stdout).contains("sharded:"),
+            "{flag}: nothing runs before the check:\n{}",
+            text(&out.stdout)
+        );
+    }
+    // A directory is not a writable file either.
+    let dir = std::env::temp_dir();
+    let out = mabeam(&["load", "--json", dir.to_str().expect("UTF-8")]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+}
+
+#[test]
+fn an_open_loop_run_offers_its_rate_and_records_it() {
+    let path = scratch("rate.json");
+    // 2 clients × 100 operations at 2000 ops/s: a tenth of a second.
+    let out = mabeam(&[
+        "load",
+        "--preset=sharded",
+        "--clients=2",
+        "--ops=100",
+        "--rate=2000",
+        &format!("--json={}", path.display()),
+    ]);
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    assert!(stdout.contains("open loop at 2000 ops/s"), "{stdout}");
+    let json = std::fs::read_to_string(&path).expect("the JSON file was written");
+    let _ = std::fs::remove_file(&path);
+    let doc = Parser::parse(&json).unwrap_or_else(|e| panic!("{e}:\n{json}"));
+    assert_eq!(doc.get("mode"), &Value::Str("open".into()));
+    assert_eq!(doc.get("rate").num(), 2000.0);
+    let runs = doc.get("runs").arr();
+    assert_eq!(runs.len(), 1);
+    let run = &runs[0];
+    assert_eq!(run.get("loop"), &Value::Str("open".into()));
+    assert_eq!(
+        run.get("latency_from"),
+        &Value::Str("intended send time".into())
+    );
+    assert_eq!(run.get("offered_ops_per_sec").num(), 2000.0);
+    assert_eq!(run.get("success_rate").num(), 1.0);
+    // The schedule never sends early: client 1's last operation is due 99.5 intervals
+    // (of 1 ms) after the start, so the clients cannot finish their 200 operations
+    // sooner, whatever the machine.
+    assert!(
+        run.get("client_side_s").num() >= 0.0995,
+        "{}",
+        run.get("client_side_s").num()
+    );
+    let ops = run.get("operations");
+    let total: f64 = OPERATIONS
+        .iter()
+        .map(|name| ops.get(name).get("count").num())
+        .sum();
+    assert_eq!(total, 200.0);
+}
+
+#[test]
+fn a_rate_sweep_runs_every_step_for_both_presets() {
+    let path = scratch("sweep.json");
+    let out = mabeam(&[
+        "load",
+        "--clients=2",
+        "--ops=100",
+        "--rate-sweep=50%,100%",
+        &format!("--json={}", path.display()),
+    ]);
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    assert!(stdout.contains("rate sweep: latency p50 / p99"), "{stdout}");
+    // Two closed-loop runs and two steps per preset, each checked.
+    assert_eq!(stdout.matches(": passed").count(), 6, "{stdout}");
+    let json = std::fs::read_to_string(&path).expect("the JSON file was written");
+    let _ = std::fs::remove_file(&path);
+    let doc = Parser::parse(&json).unwrap_or_else(|e| panic!("{e}:\n{json}"));
+    assert_eq!(doc.get("mode"), &Value::Str("sweep".into()));
+    let percents: Vec<f64> = doc.get("rate_sweep").arr().iter().map(Value::num).collect();
+    assert_eq!(percents, [50.0, 100.0]);
+    let runs = doc.get("runs").arr();
+    assert_eq!(runs.len(), 2, "the closed-loop maximum of each preset");
+    let sweep = doc.get("sweep").arr();
+    assert_eq!(sweep.len(), 4);
+    for (step, (preset, percent)) in sweep.iter().zip([
+        ("sharded", 50.0),
+        ("sharded", 100.0),
+        ("centralized", 50.0),
+        ("centralized", 100.0),
+    ]) {
+        assert_eq!(step.get("preset"), &Value::Str(preset.into()));
+        assert_eq!(step.get("percent_of_max").num(), percent);
+        assert_eq!(step.get("loop"), &Value::Str("open".into()));
+        let max = runs
+            .iter()
+            .find(|r| r.get("preset") == &Value::Str(preset.into()))
+            .expect("a closed-loop run per preset")
+            .get("ops_per_sec")
+            .num();
+        let offered = step.get("offered_ops_per_sec").num();
+        let expected = (max * percent / 100.0).round().max(1.0);
+        // The JSON rounds the maximum; the step's rate is of the unrounded one.
+        assert!(
+            (offered - expected).abs() <= 1.0,
+            "{preset} {percent}%: {offered} vs {expected}"
+        );
+        assert_eq!(step.get("check").get("passed"), &Value::Bool(true));
+        for name in OPERATIONS {
+            let op = step.get("operations").get(name);
+            if op.get("count").num() > 0.0 {
+                assert!(op.get("p50_us").num() <= op.get("p99_us").num());
+            }
+        }
     }
 }

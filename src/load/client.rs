@@ -1,10 +1,18 @@
 //! One client thread of a load run: picks operations by the mix, times each call, and
 //! keeps what it needs to check the engine's work afterwards.
+//!
+//! Closed loop (no rate): the next operation starts when the last one returned, and a
+//! latency runs from the call. Open loop ([`RunShared::rate`]): the client's `k`-th
+//! operation is due at a fixed time ([`Schedule::due`]); the client sleeps until then
+//! (waiting on its oldest pending create meanwhile, so a create's answer is seen when it
+//! arrives) and the latency runs from the due time, not from the call: a stalled engine
+//! delays every operation due during the stall, and each of them counts the delay
+//! (coordinated omission corrected). A client behind its schedule sends at once.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Barrier;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use mabeam::auctions::{AuctionError, AuctionId, AuctionKind, AuctionSpec, Bid};
 use mabeam::pricing::PricingInput;
@@ -29,8 +37,11 @@ pub const LOW_BID_ONE_IN: u64 = 16;
 /// create and goes on with its mix, taking answers as they arrive; the next create
 /// beyond this many waits for the oldest answer.
 pub const CREATES_IN_FLIGHT: usize = 32;
+/// Open loop: a client waits for a due time this far away or more by sleeping; for a
+/// nearer one it yields the core until then (a sleep and its wake cost several µs).
+pub const SLEEP_AT_LEAST: Duration = Duration::from_micros(20);
 /// A client publishes its progress every this many operations.
-const PROGRESS_EVERY: u64 = 256;
+const PROGRESS_EVERY: u64 = 64;
 
 /// The seller id of client `client` (never equal to a bidder id).
 pub fn seller_id(client: usize) -> u64 {
@@ -100,6 +111,19 @@ impl Failure {
             Failure::BidRefused => "bid refused (unknown auction)",
             Failure::Unconfirmed => "not found applied by the check",
             Failure::Missing => "read missed",
+        }
+    }
+
+    /// The key in the JSON's `failures` object.
+    pub fn key(self) -> &'static str {
+        match self {
+            Failure::Busy => "busy",
+            Failure::ShutDown => "shut_down",
+            Failure::Engine => "engine_error",
+            Failure::Refused => "create_refused",
+            Failure::BidRefused => "bid_refused",
+            Failure::Unconfirmed => "unconfirmed",
+            Failure::Missing => "read_missed",
         }
     }
 
@@ -191,6 +215,55 @@ pub struct RunShared<'a> {
     /// soak): each auction's deadline is `ns` after its create on the engine's clock,
     /// so it ends, is retained and evicted, and memory stays bounded.
     pub auction_ttl: Option<u64>,
+    /// `None`: closed loop. `Some(n)`: open loop, `n` operations per second offered by
+    /// all `clients` together.
+    pub rate: Option<u64>,
+    /// Client threads of the run (the open loop's rate is spread over them).
+    pub clients: usize,
+}
+
+/// The open loop's send times of one client: every `interval`, shifted by the client's
+/// share of one interval so the clients' sends interleave.
+#[derive(Debug, Clone, Copy)]
+pub struct Schedule {
+    /// When operation 0 is due.
+    first: Instant,
+    /// Nanoseconds between two operations of this client.
+    interval_ns: f64,
+}
+
+impl Schedule {
+    /// The schedule of client `index` of `clients` offering `rate` operations per
+    /// second together, from `start`.
+    pub fn new(rate: u64, clients: usize, index: usize, start: Instant) -> Schedule {
+        let interval_ns = clients as f64 * 1e9 / rate.max(1) as f64;
+        let phase = interval_ns * index as f64 / clients.max(1) as f64;
+        Schedule {
+            first: start + Duration::from_nanos(phase as u64),
+            interval_ns,
+        }
+    }
+
+    /// When operation `k` is due.
+    pub fn due(&self, k: u64) -> Instant {
+        let offset = k as f64 * self.interval_ns;
+        // Beyond the clock's range only after centuries of schedule: saturate.
+        self.first
+            .checked_add(Duration::from_nanos(offset.min(u64::MAX as f64) as u64))
+            .unwrap_or(self.first)
+    }
+}
+
+/// Lowers the calling thread's timer slack to 1 ns (Linux; elsewhere nothing), so an
+/// open-loop client's sleep ends close to the due time instead of up to the default
+/// 50 µs after it (that lateness would count in every latency).
+fn fine_timer_slack() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: prctl(PR_SET_TIMERSLACK, n) takes plain integers, changes only the
+    // calling thread's timer slack and touches no memory of ours.
+    unsafe {
+        libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong, 0, 0, 0);
+    }
 }
 
 /// One of the client's recent auctions and the least amount its rule accepts next.
@@ -255,8 +328,14 @@ pub fn run_client(
         minimum: RESERVE,
     });
 
+    if shared.rate.is_some() {
+        fine_timer_slack();
+    }
     shared.start.wait();
     client.report.started = Instant::now();
+    let schedule = shared
+        .rate
+        .map(|rate| Schedule::new(rate, shared.clients, index, client.report.started));
     let deadline = match shared.length {
         RunLength::Duration(d) => Some(client.report.started + d),
         RunLength::Ops(_) => None,
@@ -267,12 +346,23 @@ pub fn run_client(
     };
     let mut done = 0u64;
     while done < limit {
+        let due = match &schedule {
+            Some(schedule) => {
+                let due = schedule.due(done);
+                if deadline.is_some_and(|d| due >= d) {
+                    break;
+                }
+                client.pace_until(due);
+                Some(due)
+            }
+            None => None,
+        };
         let op = shared.mix.pick(client.rng.next_u64());
         let ended = match op {
-            Op::CreateAuction => client.create(),
-            Op::PlaceBid => client.bid(),
-            Op::GetMarketState => client.read_market(),
-            Op::GetCachedPricing => client.read_pricing(),
+            Op::CreateAuction => client.create(due),
+            Op::PlaceBid => client.bid(due),
+            Op::GetMarketState => client.read_market(due),
+            Op::GetCachedPricing => client.read_pricing(due),
         };
         client.take_answers(ended);
         done += 1;
@@ -302,14 +392,42 @@ impl Client<'_> {
         }
     }
 
+    /// Open loop: waits until `due`, taking the answers of pending creates as they
+    /// arrive meanwhile (or sleeping when none is pending).
+    fn pace_until(&mut self, due: Instant) {
+        loop {
+            let now = Instant::now();
+            if now >= due {
+                return;
+            }
+            let left = due - now;
+            match self.pending.front_mut() {
+                Some(oldest) => match oldest.ticket.wait_timeout(left) {
+                    // Not answered by `due`: the ticket stays pending.
+                    Err(Error::Timeout) => {}
+                    result => {
+                        let sent = oldest.sent;
+                        self.pending.pop_front();
+                        self.created(sent, Instant::now(), result);
+                    }
+                },
+                // A sleep costs a context switch and a wake (several µs here); for a
+                // shorter wait the client yields the core until the due time instead.
+                None if left >= SLEEP_AT_LEAST => std::thread::sleep(left),
+                None => std::thread::yield_now(),
+            }
+        }
+    }
+
     /// Sends a create; waits for the oldest create's answer if more than
     /// [`CREATES_IN_FLIGHT`] are pending. Returns when the client is done with it.
-    fn create(&mut self) -> Instant {
+    /// `due`: the open loop's due time, from which the latency runs.
+    fn create(&mut self, due: Option<Instant>) -> Instant {
         let mut spec = auction_spec(self.index, self.rng.below(CATEGORIES));
         if let Some(ttl) = self.shared.auction_ttl {
             spec.deadline = Some(self.shared.engine.clock().now().saturating_add(ttl));
         }
-        let sent = Instant::now();
+        let sent = due.unwrap_or_else(Instant::now);
         let ticket = self.shared.engine.auctions().create(spec);
         self.pending.push_back(PendingCreate { ticket, sent });
         if self.pending.len() > CREATES_IN_FLIGHT {
@@ -383,7 +501,7 @@ impl Client<'_> {
     /// verdict is not reported (centralized makes it a round trip, but fire-and-forget
     /// all the same); the check after the run confirms every bid was applied and that
     /// the rule accepted exactly the bids it had to.
-    fn bid(&mut self) -> Instant {
+    fn bid(&mut self, due: Option<Instant>) -> Instant {
         let slot = self.rng.below(self.recent.len() as u64) as usize;
         let low = self.rng.below(LOW_BID_ONE_IN) == 0;
         let target = self.recent[slot];
@@ -397,7 +515,7 @@ impl Client<'_> {
             amount,
             bundle: 0,
         };
-        let began = Instant::now();
+        let began = due.unwrap_or_else(Instant::now);
         let result = self.shared.engine.auctions().bid_nowait(target.id, bid);
         let ended = Instant::now();
         let outcome = match result {
@@ -421,9 +539,9 @@ impl Client<'_> {
     }
 
     /// Reads the market state of a random category (a snapshot read when sharded).
-    fn read_market(&mut self) -> Instant {
+    fn read_market(&mut self, due: Option<Instant>) -> Instant {
         let key = self.rng.below(CATEGORIES);
-        let began = Instant::now();
+        let began = due.unwrap_or_else(Instant::now);
         let result = self.shared.engine.market().state(key);
         let ended = Instant::now();
         let outcome = self.read_outcome(result.map(|s| s.is_some()));
@@ -432,10 +550,10 @@ impl Client<'_> {
     }
 
     /// Reads the cached pricing of a random input (a snapshot read when sharded).
-    fn read_pricing(&mut self) -> Instant {
+    fn read_pricing(&mut self, due: Option<Instant>) -> Instant {
         let inputs = self.shared.pricing;
         let input = &inputs[self.rng.below(inputs.len() as u64) as usize];
-        let began = Instant::now();
+        let began = due.unwrap_or_else(Instant::now);
         let result = self.shared.engine.pricing().cached(input);
         let ended = Instant::now();
         let outcome = self.read_outcome(result.map(|p| p.is_some()));
@@ -497,6 +615,28 @@ mod tests {
         assert_eq!(g.get(Failure::Missing), 1);
         assert_eq!(g.get(Failure::Refused), 0);
         assert_eq!(g.total(), 4);
+    }
+
+    #[test]
+    fn the_schedule_spreads_the_rate_over_the_clients() {
+        let start = Instant::now();
+        // 4 clients offering 1000 ops/s: each every 4 ms, client 1 a quarter later.
+        let s0 = Schedule::new(1000, 4, 0, start);
+        let s1 = Schedule::new(1000, 4, 1, start);
+        assert_eq!(s0.due(0), start);
+        assert_eq!(s0.due(3) - start, Duration::from_millis(12));
+        assert_eq!(s1.due(0) - start, Duration::from_millis(1));
+        assert_eq!(s1.due(2) - start, Duration::from_millis(9));
+        // Over the clients, one operation per millisecond.
+        let mut dues: Vec<Duration> = (0..4)
+            .flat_map(|i| {
+                let s = Schedule::new(1000, 4, i, start);
+                (0..3).map(move |k| s.due(k) - start)
+            })
+            .collect();
+        dues.sort();
+        let expected: Vec<Duration> = (0..12).map(Duration::from_millis).collect();
+        assert_eq!(dues, expected);
     }
 
     #[test]

@@ -1,25 +1,22 @@
-//! A fixed-size log-linear latency histogram: bounded memory however long a run lasts,
-//! under 1 % relative error on every percentile.
+//! Latency histograms: an [`hdrhistogram`] of nanoseconds with two significant digits
+//! (every percentile within 1/128, under 0.8 %, of a recorded value), plus the exact
+//! count, sum, min and max.
 //!
-//! Values are nanoseconds. Values below 256 have a bucket each (exact). Above, every
-//! power-of-two range `[2^e, 2^(e+1))` is cut into 128 equal buckets, so a bucket is at
-//! most 1/128 (0.78 %) of the values in it wide. Values at or above 2^40 ns (about 18
-//! minutes) share the last bucket; min, max, sum and count are kept exactly.
+//! Bounded: values from 1 ns to [`HIGHEST`] (an hour) are tracked, about 37 KB per
+//! histogram whatever the run's length; a value above is counted as [`HIGHEST`] in the
+//! percentiles (`saturating_record`) and kept exactly in `max` and the mean.
 
-/// Values below this have one bucket each.
-const EXACT: u64 = 256;
-/// log2 of the buckets per power-of-two range above [`EXACT`].
-const SUB_BITS: u32 = 7;
-/// Power-of-two ranges from 2^8 up to (excluding) 2^40.
-const MAX_EXPONENT: u32 = 40;
-/// Number of buckets: 256 exact + 32 ranges × 128.
-const BUCKETS: usize = EXACT as usize + (((MAX_EXPONENT - 8) as usize) << SUB_BITS);
+use hdrhistogram::Histogram as Hdr;
 
-/// Counts of latencies in nanoseconds; see the module docs for the bucket layout.
+/// Highest value the percentiles resolve: one hour in nanoseconds.
+pub const HIGHEST: u64 = 3_600_000_000_000;
+/// Significant digits of the percentiles.
+const SIGFIG: u8 = 2;
+
+/// Counts of latencies in nanoseconds; see the module docs for the bounds.
 #[derive(Debug, Clone)]
 pub struct Histogram {
-    counts: Box<[u64]>,
-    count: u64,
+    hdr: Hdr<u64>,
     sum: u64,
     min: u64,
     max: u64,
@@ -28,8 +25,8 @@ pub struct Histogram {
 impl Default for Histogram {
     fn default() -> Self {
         Histogram {
-            counts: vec![0; BUCKETS].into_boxed_slice(),
-            count: 0,
+            hdr: Hdr::new_with_bounds(1, HIGHEST, SIGFIG)
+                .expect("1 ns .. 1 h with 2 significant digits are valid hdrhistogram bounds"),
             sum: 0,
             min: u64::MAX,
             max: 0,
@@ -37,37 +34,10 @@ impl Default for Histogram {
     }
 }
 
-/// The bucket of `value`.
-fn bucket(value: u64) -> usize {
-    if value < EXACT {
-        return value as usize;
-    }
-    let exponent = 63 - value.leading_zeros();
-    if exponent >= MAX_EXPONENT {
-        return BUCKETS - 1;
-    }
-    let shift = exponent - SUB_BITS;
-    let sub = (value >> shift) - (1 << SUB_BITS);
-    EXACT as usize + (((exponent - 8) as usize) << SUB_BITS) + sub as usize
-}
-
-/// The smallest value and the width of bucket `index`.
-fn bucket_range(index: usize) -> (u64, u64) {
-    if index < EXACT as usize {
-        return (index as u64, 1);
-    }
-    let above = index - EXACT as usize;
-    let exponent = (above >> SUB_BITS) as u32 + 8;
-    let sub = (above & ((1 << SUB_BITS) - 1)) as u64;
-    let shift = exponent - SUB_BITS;
-    (((1 << SUB_BITS) + sub) << shift, 1 << shift)
-}
-
 impl Histogram {
     /// Records one value.
     pub fn record(&mut self, nanos: u64) {
-        self.counts[bucket(nanos)] += 1;
-        self.count += 1;
+        self.hdr.saturating_record(nanos);
         self.sum = self.sum.saturating_add(nanos);
         self.min = self.min.min(nanos);
         self.max = self.max.max(nanos);
@@ -75,10 +45,9 @@ impl Histogram {
 
     /// Adds every value of `other`.
     pub fn merge(&mut self, other: &Histogram) {
-        for (mine, theirs) in self.counts.iter_mut().zip(other.counts.iter()) {
-            *mine += theirs;
-        }
-        self.count += other.count;
+        self.hdr
+            .add(&other.hdr)
+            .expect("histograms of the same bounds always add");
         self.sum = self.sum.saturating_add(other.sum);
         self.min = self.min.min(other.min);
         self.max = self.max.max(other.max);
@@ -86,69 +55,38 @@ impl Histogram {
 
     /// Number of values recorded.
     pub fn count(&self) -> u64 {
-        self.count
+        self.hdr.len()
     }
 
     /// Smallest value, `None` if empty.
     pub fn min(&self) -> Option<u64> {
-        (self.count > 0).then_some(self.min)
+        (self.count() > 0).then_some(self.min)
     }
 
     /// Largest value, `None` if empty.
     pub fn max(&self) -> Option<u64> {
-        (self.count > 0).then_some(self.max)
+        (self.count() > 0).then_some(self.max)
     }
 
     /// Mean (exact), `None` if empty.
     pub fn mean(&self) -> Option<f64> {
-        (self.count > 0).then(|| self.sum as f64 / self.count as f64)
+        (self.count() > 0).then(|| self.sum as f64 / self.count() as f64)
     }
 
-    /// The value at quantile `q` (0..=1): the smallest recorded value with at least
-    /// `ceil(q × count)` values at or below it, up to its bucket's width (the middle of
-    /// the bucket is returned, kept within `min..=max`). `None` if empty.
+    /// The value at quantile `q` (0..=1), within the histogram's precision, kept within
+    /// the exact `min..=max`. `None` if empty.
     pub fn quantile(&self, q: f64) -> Option<u64> {
-        if self.count == 0 {
+        if self.count() == 0 {
             return None;
         }
-        let rank = ((q.clamp(0.0, 1.0) * self.count as f64).ceil() as u64).clamp(1, self.count);
-        let mut seen = 0u64;
-        for (index, &c) in self.counts.iter().enumerate() {
-            seen += c;
-            if seen >= rank {
-                let (low, width) = bucket_range(index);
-                return Some((low + (width - 1) / 2).clamp(self.min, self.max));
-            }
-        }
-        Some(self.max)
+        let v = self.hdr.value_at_quantile(q.clamp(0.0, 1.0));
+        Some(v.clamp(self.min, self.max))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn buckets_cover_the_range_in_order_without_gaps() {
-        let mut next = 0u64;
-        for index in 0..BUCKETS - 1 {
-            let (low, width) = bucket_range(index);
-            assert_eq!(low, next, "bucket {index}");
-            assert_eq!(bucket(low), index);
-            assert_eq!(bucket(low + width - 1), index);
-            next = low + width;
-        }
-        assert_eq!(bucket(next), BUCKETS - 1);
-        assert_eq!(bucket(u64::MAX), BUCKETS - 1);
-    }
-
-    #[test]
-    fn buckets_are_under_one_percent_wide() {
-        for index in EXACT as usize..BUCKETS {
-            let (low, width) = bucket_range(index);
-            assert!(width as f64 / low as f64 <= 1.0 / 128.0, "bucket {index}");
-        }
-    }
 
     #[test]
     fn small_values_are_exact() {
@@ -206,15 +144,18 @@ mod tests {
         assert_eq!(a.max(), Some(1_000_000));
         assert_eq!(a.quantile(0.5), Some(10));
         assert_eq!(a.quantile(0.75), Some(20));
-        let top = a.quantile(1.0).unwrap();
-        assert_eq!(top, 1_000_000);
+        assert_eq!(a.quantile(1.0), Some(1_000_000));
     }
 
     #[test]
-    fn huge_values_clamp_into_the_last_bucket_but_keep_the_exact_max() {
+    fn values_above_the_range_saturate_but_keep_the_exact_max() {
         let mut h = Histogram::default();
         h.record(u64::MAX);
+        assert_eq!(h.count(), 1);
         assert_eq!(h.max(), Some(u64::MAX));
+        // The percentile is the highest tracked value, raised to the exact min.
         assert_eq!(h.quantile(0.5), Some(u64::MAX));
+        h.record(1);
+        assert!(h.quantile(1.0).unwrap() >= HIGHEST);
     }
 }

@@ -1,21 +1,55 @@
-//! The progress bar on stderr, drawn only when stderr is a terminal.
+//! The run's monitor: a thread that samples the clients' operation counters every
+//! [`SAMPLE_EVERY`], keeps the samples (throughput over time, for the report and the
+//! JSON) and draws an [`indicatif`] progress bar with rate and ETA on stderr, only when
+//! stderr is a terminal.
+//!
+//! Bounded: at most [`MAX_SAMPLES`] samples are kept; when full, every second one is
+//! dropped and the sampling period doubles, so a run of any length keeps between half
+//! and all of [`MAX_SAMPLES`] evenly spaced samples. The thread is paced by a channel's
+//! `recv_timeout` and stops when the [`Monitor`] is finished or dropped.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::thread::Scope;
+use std::thread::{Scope, ScopedJoinHandle};
 use std::time::{Duration, Instant};
 
 use crossbeam::utils::CachePadded;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::args::{Preset, RunLength};
+use super::args::RunLength;
 
-/// How often the bar is redrawn.
-const REDRAW: Duration = Duration::from_millis(100);
-/// Width of the bar in characters.
-const WIDTH: usize = 30;
+/// How often the counters are sampled (and the bar redrawn) at the start of a run.
+pub const SAMPLE_EVERY: Duration = Duration::from_millis(100);
+/// Most samples a run keeps.
+pub const MAX_SAMPLES: usize = 1024;
 
-/// Draws progress bars for the runs of one invocation.
+/// One sample: operations completed by all clients `at` seconds after the start.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sample {
+    /// Seconds since the run's start.
+    pub at: f64,
+    /// Operations the clients had completed (as far as their counters show).
+    pub ops: u64,
+}
+
+/// Operations per second between consecutive samples: `(middle of the interval in
+/// seconds, rate)`.
+pub fn throughput(samples: &[Sample]) -> Vec<(f64, f64)> {
+    samples
+        .windows(2)
+        .filter(|w| w[1].at > w[0].at)
+        .map(|w| {
+            let dt = w[1].at - w[0].at;
+            (
+                (w[0].at + w[1].at) / 2.0,
+                w[1].ops.saturating_sub(w[0].ops) as f64 / dt,
+            )
+        })
+        .collect()
+}
+
+/// Starts monitors for the runs of one invocation.
 #[derive(Debug, Clone, Copy)]
 pub struct Progress {
     enabled: bool,
@@ -23,16 +57,48 @@ pub struct Progress {
     clients: usize,
 }
 
-/// A bar being drawn; dropping it stops the drawing thread, which clears the line
-/// (the scope it was started in joins the thread).
+/// A running monitor; [`Monitor::finish`] stops it and returns its samples.
 #[derive(Debug)]
-pub struct Bar {
-    _stop: mpsc::Sender<()>,
+pub struct Monitor<'scope> {
+    stop: mpsc::Sender<()>,
+    thread: ScopedJoinHandle<'scope, Vec<Sample>>,
+}
+
+impl Monitor<'_> {
+    /// Stops the monitor (its bar is cleared) and returns the samples, the last taken
+    /// now.
+    pub fn finish(self) -> Vec<Sample> {
+        drop(self.stop);
+        // A panic of the monitor thread loses the samples, not the run.
+        self.thread.join().unwrap_or_default()
+    }
+}
+
+/// `x` operations per second, short: `812 ops/s`, `45.3 k ops/s`, `3.21 M ops/s`.
+pub fn rate_text(x: f64) -> String {
+    if x >= 1e6 {
+        format!("{:.2} M ops/s", x / 1e6)
+    } else if x >= 1e3 {
+        format!("{:.1} k ops/s", x / 1e3)
+    } else {
+        format!("{x:.0} ops/s")
+    }
+}
+
+/// The bar's template for runs of `length`: by operations, the bar is operations done
+/// of all; by duration, it is time.
+pub fn template(length: RunLength) -> &'static str {
+    match length {
+        RunLength::Ops(_) => {
+            "{prefix:<11} [{bar:30}] {percent:>3}% {human_pos}/{human_len} ops {msg} ETA {eta} ({elapsed})"
+        }
+        RunLength::Duration(_) => "{prefix:<11} [{bar:30}] {percent:>3}% {msg} ETA {eta} ({elapsed})",
+    }
 }
 
 impl Progress {
-    /// A progress drawer for runs of `clients` clients of `length`, enabled only if
-    /// stderr is a terminal.
+    /// Monitors runs of `clients` clients of `length`; the bar is drawn only if stderr
+    /// is a terminal.
     pub fn new(length: RunLength, clients: usize) -> Self {
         Progress {
             enabled: std::io::stderr().is_terminal(),
@@ -41,61 +107,95 @@ impl Progress {
         }
     }
 
-    /// Starts drawing the progress of `preset`'s run that started at `start`, from the
-    /// clients' operation counters, on a thread of `scope`. `None` when disabled.
+    fn bar(&self, label: &str) -> ProgressBar {
+        if !self.enabled {
+            return ProgressBar::hidden();
+        }
+        let len = match self.length {
+            RunLength::Ops(n) => n.saturating_mul(self.clients as u64),
+            RunLength::Duration(d) => u64::try_from(d.as_millis()).unwrap_or(u64::MAX),
+        };
+        let style = ProgressStyle::with_template(template(self.length))
+            .expect("the bar templates are valid indicatif templates")
+            .progress_chars("=> ");
+        ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr())
+            .with_style(style)
+            .with_prefix(label.to_string())
+    }
+
+    /// Starts monitoring the run labelled `label` that started at `start`, from the
+    /// clients' operation counters, on a thread of `scope`.
     pub fn start<'scope, 'env>(
         &self,
         scope: &'scope Scope<'scope, 'env>,
-        preset: Preset,
+        label: &str,
         start: Instant,
         counters: &'env [CachePadded<AtomicU64>],
-    ) -> Option<Bar> {
-        if !self.enabled {
-            return None;
-        }
+    ) -> Monitor<'scope> {
         let (stop, stopped) = mpsc::channel::<()>();
-        let this = *self;
-        scope.spawn(move || {
-            let mut stderr = std::io::stderr();
-            // Only a disconnect arrives: the bar was dropped.
-            while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(REDRAW) {
-                let done: u64 = counters.iter().map(|c| c.load(Ordering::Relaxed)).sum();
-                let line = this.line(preset, done, start.elapsed());
-                let _ = write!(stderr, "\r{line}\x1b[K");
-                let _ = stderr.flush();
+        let bar = self.bar(label);
+        let length = self.length;
+        let thread = scope.spawn(move || {
+            let total = || {
+                counters
+                    .iter()
+                    .map(|c| c.load(Ordering::Relaxed))
+                    .sum::<u64>()
+            };
+            let mut samples = vec![Sample { at: 0.0, ops: 0 }];
+            let mut period = SAMPLE_EVERY;
+            let mut next = start + period;
+            loop {
+                let wait = next.saturating_duration_since(Instant::now());
+                // Only a disconnect arrives: the monitor was finished.
+                let done = !matches!(
+                    stopped.recv_timeout(wait),
+                    Err(mpsc::RecvTimeoutError::Timeout)
+                );
+                let now = Instant::now();
+                let sample = Sample {
+                    at: (now - start).as_secs_f64(),
+                    ops: total(),
+                };
+                let last = *samples.last().expect("samples start with the origin");
+                if samples.len() == MAX_SAMPLES {
+                    // Keep every second sample (the origin stays) and sample half as often.
+                    let mut i = 0;
+                    samples.retain(|_| {
+                        i += 1;
+                        i % 2 == 1
+                    });
+                    period *= 2;
+                }
+                samples.push(sample);
+                if !bar.is_hidden() {
+                    let dt = sample.at - last.at;
+                    let rate = if dt > 0.0 {
+                        sample.ops.saturating_sub(last.ops) as f64 / dt
+                    } else {
+                        0.0
+                    };
+                    match length {
+                        RunLength::Ops(_) => {
+                            bar.set_position(sample.ops);
+                            bar.set_message(rate_text(rate));
+                        }
+                        RunLength::Duration(_) => {
+                            bar.set_position(
+                                u64::try_from((now - start).as_millis()).unwrap_or(u64::MAX),
+                            );
+                            bar.set_message(format!("{} ops, {}", sample.ops, rate_text(rate)));
+                        }
+                    }
+                }
+                if done {
+                    bar.finish_and_clear();
+                    return samples;
+                }
+                next += period;
             }
-            let _ = write!(stderr, "\r\x1b[2K");
-            let _ = stderr.flush();
         });
-        Some(Bar { _stop: stop })
-    }
-
-    /// The text of the bar after `done` operations and `elapsed` time.
-    fn line(&self, preset: Preset, done: u64, elapsed: Duration) -> String {
-        let (fraction, what) = match self.length {
-            RunLength::Ops(n) => {
-                let total = n.saturating_mul(self.clients as u64);
-                (
-                    done as f64 / total.max(1) as f64,
-                    format!("{done}/{total} ops"),
-                )
-            }
-            RunLength::Duration(d) => (
-                elapsed.as_secs_f64() / d.as_secs_f64(),
-                format!("{done} ops"),
-            ),
-        };
-        let fraction = fraction.clamp(0.0, 1.0);
-        let filled = (fraction * WIDTH as f64).round() as usize;
-        format!(
-            "{:<11} [{}{}] {:>3.0}% {} {:.1}s",
-            preset.name(),
-            "=".repeat(filled),
-            " ".repeat(WIDTH - filled),
-            fraction * 100.0,
-            what,
-            elapsed.as_secs_f64()
-        )
+        Monitor { stop, thread }
     }
 }
 
@@ -104,27 +204,57 @@ mod tests {
     use super::*;
 
     #[test]
-    fn bar_text_by_operations_and_by_time() {
-        let p = Progress {
+    fn rates_are_short() {
+        assert_eq!(rate_text(812.4), "812 ops/s");
+        assert_eq!(rate_text(45_300.0), "45.3 k ops/s");
+        assert_eq!(rate_text(3_210_000.0), "3.21 M ops/s");
+    }
+
+    #[test]
+    fn templates_are_valid_and_show_rate_and_eta() {
+        for length in [
+            RunLength::Ops(10),
+            RunLength::Duration(Duration::from_secs(1)),
+        ] {
+            assert!(ProgressStyle::with_template(template(length)).is_ok());
+            assert!(template(length).contains("{eta}"));
+            assert!(
+                template(length).contains("{msg}"),
+                "the rate is in the message"
+            );
+        }
+    }
+
+    #[test]
+    fn throughput_is_the_rate_between_samples() {
+        let samples = [
+            Sample { at: 0.0, ops: 0 },
+            Sample { at: 0.5, ops: 100 },
+            Sample { at: 1.0, ops: 400 },
+            Sample { at: 1.0, ops: 400 },
+        ];
+        assert_eq!(throughput(&samples), vec![(0.25, 200.0), (0.75, 600.0)]);
+        assert!(throughput(&samples[..1]).is_empty());
+    }
+
+    #[test]
+    fn the_monitor_samples_until_finished_and_keeps_the_last_count() {
+        let counters: Vec<CachePadded<AtomicU64>> = (0..2)
+            .map(|_| CachePadded::new(AtomicU64::new(0)))
+            .collect();
+        let progress = Progress {
             enabled: false,
-            length: RunLength::Ops(100),
+            length: RunLength::Ops(10),
             clients: 2,
         };
-        let line = p.line(Preset::Sharded, 50, Duration::from_millis(1500));
-        assert_eq!(
-            line,
-            format!(
-                "sharded     [{}{}]  25% 50/200 ops 1.5s",
-                "=".repeat(8),
-                " ".repeat(22)
-            )
-        );
-        let p = Progress {
-            length: RunLength::Duration(Duration::from_secs(2)),
-            ..p
-        };
-        let line = p.line(Preset::Centralized, 7, Duration::from_secs(3));
-        assert!(line.starts_with(&format!("centralized [{}]", "=".repeat(30))));
-        assert!(line.ends_with("100% 7 ops 3.0s"), "{line}");
+        let samples = std::thread::scope(|s| {
+            let monitor = progress.start(s, "test", Instant::now(), &counters);
+            counters[0].store(7, Ordering::Relaxed);
+            counters[1].store(5, Ordering::Relaxed);
+            monitor.finish()
+        });
+        assert_eq!(samples[0], Sample { at: 0.0, ops: 0 });
+        assert_eq!(samples.last().map(|s| s.ops), Some(12));
+        assert!(samples.windows(2).all(|w| w[0].at <= w[1].at));
     }
 }

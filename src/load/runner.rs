@@ -1,5 +1,6 @@
-//! One preset's run: start the engine, set up before the clock, run the clients, stop
-//! the clock once every accepted write is applied, then check what the engine did.
+//! One preset's run: start the engine, set up before the clock, run the clients (closed
+//! loop, or open loop at a rate), stop the clock once every accepted write is applied,
+//! then check what the engine did.
 
 use std::fmt;
 use std::sync::atomic::AtomicU64;
@@ -17,7 +18,7 @@ use super::client::{auction_spec, run_client, ClientReport, Failure, Failures, R
 use super::client::{CATEGORIES, RESERVE};
 use super::histogram::Histogram;
 use super::mix::Op;
-use super::progress::Progress;
+use super::progress::{Progress, Sample};
 
 /// Pricing inputs calculated before the clock starts (reads pick among them).
 pub const PRICING_INPUTS: usize = 16;
@@ -78,8 +79,8 @@ fn answered<T, E: fmt::Display>(
     }
 }
 
-/// What the check after the run found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What the check after the run found (in the JSON as `check`, with `passed`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Check {
     /// Commands sent to the engine over the whole life of the preset's engine (setup,
     /// run, flushes, checks), counted by the tool.
@@ -143,6 +144,15 @@ pub struct RunResult {
     pub client_side: Duration,
     /// What the check found.
     pub check: Check,
+    /// `Some(n)`: an open-loop run offered `n` operations per second (latencies from
+    /// the intended send times); `None`: closed loop.
+    pub offered_rate: Option<u64>,
+    /// For a `--rate-sweep` step, the percentage of the preset's closed-loop maximum.
+    pub percent_of_max: Option<f64>,
+    /// Operations completed over time (the monitor's samples).
+    pub samples: Vec<Sample>,
+    /// The engine configuration the run used.
+    pub config: Config,
 }
 
 impl RunResult {
@@ -167,7 +177,7 @@ impl RunResult {
 }
 
 /// The engine configuration of `preset`.
-fn config(preset: Preset, args: &LoadArgs) -> Config {
+pub fn config(preset: Preset, args: &LoadArgs) -> Config {
     let mut config = match preset {
         Preset::Sharded => Config::default().with_shards(args.shards.unwrap_or(0)),
         Preset::Centralized => Config::centralized(),
@@ -243,13 +253,43 @@ pub fn setup(engine: &EngineHandle, clients: usize) -> Result<Setup, RunError> {
     })
 }
 
-/// Runs `preset` with `args`; `progress` draws the progress bar (or nothing).
+/// How one run is paced: closed loop (`rate: None`) or open loop at `rate` operations
+/// per second; `percent_of_max` labels a `--rate-sweep` step.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RunPace {
+    /// Offered operations per second, all clients together.
+    pub rate: Option<u64>,
+    /// The sweep step's percentage of the closed-loop maximum.
+    pub percent_of_max: Option<f64>,
+}
+
+impl RunPace {
+    /// Closed loop.
+    pub const CLOSED: RunPace = RunPace {
+        rate: None,
+        percent_of_max: None,
+    };
+
+    /// The progress bar's label of `preset` run at this pace.
+    pub fn label(&self, preset: Preset) -> String {
+        match (self.rate, self.percent_of_max) {
+            (None, _) => preset.name().to_string(),
+            (Some(_), Some(p)) => format!("{} {p}%", preset.name()),
+            (Some(r), None) => format!("{} @{r}/s", preset.name()),
+        }
+    }
+}
+
+/// Runs `preset` with `args` at `pace`; `progress` draws the progress bar (or nothing)
+/// and samples the throughput.
 pub fn run_preset(
     preset: Preset,
     args: &LoadArgs,
+    pace: RunPace,
     progress: &Progress,
 ) -> Result<RunResult, RunError> {
-    let engine = Engine::start(config(preset, args)).map_err(RunError::Start)?;
+    let config = config(preset, args);
+    let engine = Engine::start(config.clone()).map_err(RunError::Start)?;
     let shards = engine.shards();
     let flush_commands = 2 * shards as u64;
     let Setup {
@@ -267,15 +307,18 @@ pub fn run_preset(
         pricing: &inputs,
         start: &barrier,
         auction_ttl: None,
+        rate: pace.rate,
+        clients: args.clients,
     };
     let counters: Vec<CachePadded<AtomicU64>> = (0..args.clients)
         .map(|_| CachePadded::new(AtomicU64::new(0)))
         .collect();
     let nice = args.client_nice;
-    let (reports, start, end) = std::thread::scope(|s| {
+    let label = pace.label(preset);
+    let (reports, start, end, samples) = std::thread::scope(|s| {
         let handles = spawn_clients(s, &shared, &first_auctions, &counters, nice);
         barrier.wait();
-        let bar = progress.start(s, preset, Instant::now(), &counters);
+        let monitor = progress.start(s, &label, Instant::now(), &counters);
         let reports: Result<Vec<ClientReport>, RunError> = handles
             .into_iter()
             .map(|h| h.join().map_err(|_| RunError::ClientPanicked))
@@ -283,12 +326,12 @@ pub fn run_preset(
         // Stop the clock only when every accepted write has been applied.
         let flushed = engine.flush();
         let end = Instant::now();
-        drop(bar);
+        let samples = monitor.finish();
         reports.and_then(|r| {
             step("final flush", flushed)?;
             // The clock started when the first client started.
             let start = r.iter().map(|c| c.started).min().unwrap_or(end);
-            Ok((r, start, end))
+            Ok((r, start, end, samples))
         })
     })?;
     sent += flush_commands;
@@ -351,6 +394,10 @@ pub fn run_preset(
         end_to_end: end - start,
         client_side: client_end - start,
         check,
+        offered_rate: pace.rate,
+        percent_of_max: pace.percent_of_max,
+        samples,
+        config,
     })
 }
 

@@ -179,6 +179,8 @@ pub fn run(args: &SoakArgs) -> ExitCode {
         pricing: &inputs,
         start: &barrier,
         auction_ttl: Some(u64::try_from(AUCTION_TTL.as_nanos()).unwrap_or(u64::MAX)),
+        rate: None,
+        clients: args.clients,
     };
     let counters: Vec<CachePadded<AtomicU64>> = (0..args.clients)
         .map(|_| CachePadded::new(AtomicU64::new(0)))
