@@ -177,7 +177,7 @@ impl CoordinationShard {
                         let deadline = session.deadline();
                         if let Some(done) = session.expire_if_due(ctx.now) {
                             self.complete(id, done, ctx);
-                            ctx.reply(
+                            ctx.answer(
                                 reply,
                                 Err(CoordinationError::DeadlinePassed {
                                     deadline,
@@ -199,7 +199,7 @@ impl CoordinationShard {
                         r
                     }
                 };
-                ctx.reply(reply, r);
+                ctx.answer(reply, r);
             }
             CoordinationCommand::Status { id, reply } => {
                 ctx.reply(reply, self.sessions.get(&id).map(Session::status));
@@ -397,6 +397,8 @@ impl<'e> Coordination<'e> {
             return Ok(None);
         };
         self.inner.rt.check_readable(shard)?;
+        self.inner
+            .read(crate::telemetry::ops::read::COORDINATION_STATUS);
         if self.inner.centralized() {
             return self
                 .inner

@@ -78,7 +78,9 @@ pub mod events;
 pub mod market;
 pub mod pricing;
 pub mod registry;
+pub mod resources;
 mod tasks;
+pub mod telemetry;
 #[doc(hidden)]
 pub mod testing;
 

@@ -24,6 +24,7 @@ pub use mabeam_shards::registry::{
 use crate::engine::{Inner, ServiceCtx};
 use crate::events::Payload;
 use crate::runtime::Reply;
+use crate::telemetry::ops::read;
 use crate::Error;
 
 /// Registry commands; `lease` is the token of the [`Lease`] that asks.
@@ -71,7 +72,7 @@ pub(crate) fn apply(registry: &mut RegistryShard, cmd: RegistryCommand, ctx: &mu
                     ctx.now,
                 );
             }
-            ctx.reply(reply, r);
+            ctx.answer(reply, r);
         }
         RegistryCommand::UpdateMetadata {
             name,
@@ -80,7 +81,7 @@ pub(crate) fn apply(registry: &mut RegistryShard, cmd: RegistryCommand, ctx: &mu
             reply,
         } => {
             let r = registry.update_metadata(&name, lease, metadata);
-            ctx.reply(reply, r);
+            ctx.answer(reply, r);
         }
         RegistryCommand::Unregister { name, lease, reply } => {
             let r = registry.unregister(&name, lease);
@@ -93,7 +94,7 @@ pub(crate) fn apply(registry: &mut RegistryShard, cmd: RegistryCommand, ctx: &mu
                     ctx.now,
                 );
             }
-            ctx.reply(reply, r);
+            ctx.answer(reply, r);
         }
         RegistryCommand::Lookup { name, reply } => {
             let r = registry.get(&name);
@@ -287,6 +288,7 @@ impl<'e> Registry<'e> {
         let name = Name::new(name)?;
         let shard = self.inner.shard_of(name.key());
         self.inner.rt.check_readable(shard)?;
+        self.inner.read(read::REGISTRY_LOOKUP);
         if self.inner.centralized() {
             return Ok(self
                 .inner
@@ -299,6 +301,7 @@ impl<'e> Registry<'e> {
     /// its shard was read).
     pub fn entries(&self) -> Result<Vec<Entry>, RegistryError> {
         self.inner.check_open()?;
+        self.inner.read(read::REGISTRY_ENTRIES);
         if self.inner.centralized() {
             return Ok(self
                 .inner
@@ -320,6 +323,7 @@ impl<'e> Registry<'e> {
         &self,
         capabilities: &[S],
     ) -> Result<Vec<Entry>, RegistryError> {
+        self.inner.read(read::REGISTRY_FIND);
         let mut wanted = CapabilitySet::EMPTY;
         for c in capabilities {
             match self.inner.capabilities.get(c.as_ref()) {
@@ -337,6 +341,7 @@ impl<'e> Registry<'e> {
 
     /// The entries that satisfy every filter.
     pub fn query(&self, filters: &[Filter]) -> Result<Vec<Entry>, RegistryError> {
+        self.inner.read(read::REGISTRY_QUERY);
         let mut entries = self.entries()?;
         entries.retain(|e| filters.iter().all(|f| f.matches(e)));
         Ok(entries)
@@ -345,6 +350,7 @@ impl<'e> Registry<'e> {
     /// Number of entries, summed over the shards' published counts.
     pub fn count(&self) -> Result<usize, RegistryError> {
         self.inner.rt.check_all_readable()?;
+        self.inner.read(read::REGISTRY_COUNT);
         if self.inner.centralized() {
             return Ok(self.entries()?.len());
         }
