@@ -6,7 +6,8 @@
 //! [`to_prometheus`](TelemetrySnapshot::to_prometheus). It never runs on a shard: the
 //! shards only answer its snapshot's observe message, as for any snapshot.
 //!
-//! The thread (`mabeam-telemetry`) stops when the engine shuts down, before the shards.
+//! The thread (`mabeam-telemetry`) stops when the engine shuts down, before the shards,
+//! after one last report (so a host sees the figures up to the shutdown).
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -33,21 +34,28 @@ impl Reporter {
         let inner = inner.clone();
         let handle = std::thread::Builder::new()
             .name("mabeam-telemetry".into())
-            .spawn(move || {
-                while let Err(flume::RecvTimeoutError::Timeout) =
-                    stopped.recv_timeout(config.report_interval)
-                {
-                    match super::snapshot(&inner) {
-                        Ok(t) => report(&t),
-                        Err(_) => break,
+            .spawn(move || loop {
+                match stopped.recv_timeout(config.report_interval) {
+                    Err(flume::RecvTimeoutError::Timeout) => {}
+                    // Stopping: one last report, so the figures up to shutdown arrive.
+                    Ok(()) => {
+                        if let Ok(t) = super::snapshot(&inner) {
+                            report(&t);
+                        }
+                        break;
                     }
+                    Err(flume::RecvTimeoutError::Disconnected) => break,
+                }
+                match super::snapshot(&inner) {
+                    Ok(t) => report(&t),
+                    Err(_) => break,
                 }
             })
             .ok()?;
         Some(Self { stop, handle })
     }
 
-    /// Stops the thread and waits for it.
+    /// Stops the thread (after its last report) and waits for it.
     pub(crate) fn stop(self) {
         let _ = self.stop.send(());
         let _ = self.handle.join();
