@@ -131,6 +131,9 @@ pub struct LoadArgs {
     pub json: Option<PathBuf>,
     /// `--client-nice`: the nice value client threads give themselves (0..=19).
     pub client_nice: u8,
+    /// `--metrics`: where to write each preset's telemetry as Prometheus text (the
+    /// preset's name inserted before the extension).
+    pub metrics: Option<PathBuf>,
 }
 
 impl Default for LoadArgs {
@@ -144,6 +147,7 @@ impl Default for LoadArgs {
             seed: DEFAULT_SEED,
             json: None,
             client_nice: DEFAULT_CLIENT_NICE,
+            metrics: None,
         }
     }
 }
@@ -248,6 +252,9 @@ Flags:
   --shards N     shards, 1..={MAX_SHARDS} [default: cores - 1, at least 1]
   --seed N       seed of the clients' operation sequences [default: {DEFAULT_SEED}]
   --client-nice N  nice value of the client threads, 0..=19 [default: {DEFAULT_CLIENT_NICE}]
+  --metrics PATH write each preset's telemetry at the end of its run as Prometheus
+                 text, one file per preset: the preset's name before the extension
+                 (metrics.prom -> metrics.sharded.prom, metrics.centralized.prom)
   -h, --help     this text
 
 The sharded engine runs the load's clients (their auctions end at a deadline 200 ms
@@ -299,8 +306,9 @@ Flags:
                  shards 2 of 52 time slices (both presets get the same value)
   --json PATH    also write the results as JSON to PATH (schema: machine.cpus,
                  runs[].preset/clients/shards/ops_per_sec/ops_per_sec_client_side/
-                 success_rate/operations.NAME.count/avg_us/min_us/max_us/p50_us/
-                 p95_us/p99_us, ratio_sharded_over_centralized or null)
+                 success_rate/resident_bytes_peak (or null)/mailbox_depth_peak/
+                 operations.NAME.count/avg_us/min_us/max_us/p50_us/p95_us/p99_us,
+                 ratio_sharded_over_centralized or null)
   -h, --help     this text
 
 Operations:
@@ -416,7 +424,7 @@ fn parse_soak(args: Vec<String>) -> Result<Command, UsageError> {
 }
 
 /// The flags `mabeam load` knows, with whether they take a value.
-const FLAGS: [(&str, bool); 10] = [
+const FLAGS: [(&str, bool); 11] = [
     ("--client-nice", true),
     ("--preset", true),
     ("--clients", true),
@@ -426,6 +434,7 @@ const FLAGS: [(&str, bool); 10] = [
     ("--shards", true),
     ("--seed", true),
     ("--json", true),
+    ("--metrics", true),
     ("--help", false),
 ];
 
@@ -531,6 +540,12 @@ fn parse_flags(
                     return Err(UsageError::MissingValue(flag));
                 }
                 out.json = Some(PathBuf::from(value));
+            }
+            "--metrics" => {
+                if value.is_empty() {
+                    return Err(UsageError::MissingValue(flag));
+                }
+                out.metrics = Some(PathBuf::from(value));
             }
             _ => unreachable!("every flag of FLAGS that takes a value is matched above"),
         }
@@ -642,7 +657,9 @@ mod tests {
             "--seed=42",
             "--json",
             "out.json",
+            "--metrics=m.prom",
         ]);
+        assert_eq!(a.metrics, Some(PathBuf::from("m.prom")));
         assert_eq!(a.preset, PresetChoice::Sharded);
         assert_eq!(a.clients, 8);
         assert_eq!(a.length, RunLength::Ops(100));

@@ -11,6 +11,7 @@
 
 pub mod args;
 pub mod client;
+pub mod gauges;
 pub mod histogram;
 pub mod json;
 pub mod mix;

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use crossbeam::utils::CachePadded;
 
 use super::args::{Preset, RunLength};
+use super::gauges::Gauges;
 
 /// How often the bar is redrawn.
 const REDRAW: Duration = Duration::from_millis(100);
@@ -49,6 +50,7 @@ impl Progress {
         preset: Preset,
         start: Instant,
         counters: &'env [CachePadded<AtomicU64>],
+        gauges: &'env Gauges,
     ) -> Option<Bar> {
         if !self.enabled {
             return None;
@@ -60,7 +62,11 @@ impl Progress {
             // Only a disconnect arrives: the bar was dropped.
             while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(REDRAW) {
                 let done: u64 = counters.iter().map(|c| c.load(Ordering::Relaxed)).sum();
-                let line = this.line(preset, done, start.elapsed());
+                let line = format!(
+                    "{} {}",
+                    this.line(preset, done, start.elapsed()),
+                    gauges.line()
+                );
                 let _ = write!(stderr, "\r{line}\x1b[K");
                 let _ = stderr.flush();
             }

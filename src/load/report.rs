@@ -181,6 +181,11 @@ pub fn json(runs: &[RunResult], cpus: usize) -> Json {
                 Json::Num(run.ops_per_sec_client_side().round()),
             ),
             ("success_rate", Json::Num(run.success_rate())),
+            (
+                "resident_bytes_peak",
+                run.resident_peak.map_or(Json::Null, Json::Int),
+            ),
+            ("mailbox_depth_peak", Json::Int(run.mailbox_peak)),
             ("operations", Json::obj(operations)),
         ])
     };
