@@ -2,9 +2,10 @@
 //! writes — snapshot reads per read operation (every one, exact), refusals of calls by
 //! operation and engine error kind, and round trips of acknowledged calls (one call in
 //! `sample_every` per thread, from the send to the moment the caller takes the result:
-//! queueing, apply and wake-up). Readers sum every slot; a slot whose thread has ended is
-//! folded into the engine's `retired` slot when read, so memory grows with the threads
-//! alive, not with every thread that ever called.
+//! queueing, apply and wake-up). Readers sum every slot. When a thread ends, its slots
+//! are folded into each engine's `retired` slot and dropped (a slot a ticket still holds
+//! for a round trip in flight is folded by the next read once that ticket is gone), so
+//! memory grows with the threads alive, not with every thread that ever called.
 //!
 //! No lock and no shared cache line on the recording path: each slot is its own
 //! allocation, padded to its own cache lines, found through a one-entry thread-local
@@ -16,7 +17,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Instant;
 
 use crossbeam::utils::CachePadded;
@@ -83,19 +84,41 @@ thread_local! {
     /// The slots this thread holds, by engine id.
     static OWNED: Owned = const { Owned(RefCell::new(Vec::new())) };
     /// Tickets this thread created and dropped (process-wide figures).
-    static TICKETS: Arc<TicketCounts> = {
+    static TICKETS: TicketLocal = {
         let c = Arc::new(TicketCounts::default());
         TICKET_THREADS.lock().push(c.clone());
-        c
+        TicketLocal(c)
     };
 }
 
-/// This thread's slots; dropping it (at thread exit) clears the cache first.
-struct Owned(RefCell<Vec<(u64, Arc<Slot>)>>);
+/// This thread's slots, by engine id, with the engine's registry; dropping it (at
+/// thread exit) clears the cache first, then retires each slot into its engine.
+struct Owned(RefCell<Vec<(u64, Arc<Slot>, Weak<HostShared>)>>);
 
 impl Drop for Owned {
     fn drop(&mut self) {
         let _ = CACHE.try_with(|c| c.set((0, std::ptr::null())));
+        for (_, slot, shared) in self.0.borrow_mut().drain(..) {
+            if let Some(shared) = shared.upgrade() {
+                shared.retire(slot);
+            }
+        }
+    }
+}
+
+/// This thread's ticket counters; at thread exit they are folded into `TICKETS_DONE`.
+struct TicketLocal(Arc<TicketCounts>);
+
+impl Drop for TicketLocal {
+    fn drop(&mut self) {
+        let mut threads = TICKET_THREADS.lock();
+        threads.retain(|t| !Arc::ptr_eq(t, &self.0));
+        let n = self
+            .0
+            .created
+            .load(Ordering::Relaxed)
+            .wrapping_sub(self.0.dropped.load(Ordering::Relaxed));
+        TICKETS_DONE.fetch_add(n, Ordering::Relaxed);
     }
 }
 
@@ -106,7 +129,8 @@ struct TicketCounts {
     dropped: AtomicU64,
 }
 
-/// Every thread's ticket counters (ended threads are folded into `TICKETS_DONE`).
+/// The ticket counters of every live thread (an ending thread folds its own into
+/// `TICKETS_DONE` and leaves).
 static TICKET_THREADS: Mutex<Vec<Arc<TicketCounts>>> = Mutex::new(Vec::new());
 /// Tickets created minus dropped by threads that have ended.
 static TICKETS_DONE: AtomicU64 = AtomicU64::new(0);
@@ -120,32 +144,26 @@ fn bump(c: &AtomicU64) {
 /// A ticket was created on this thread.
 #[inline]
 pub(crate) fn ticket_created() {
-    let _ = TICKETS.try_with(|t| bump(&t.created));
+    let _ = TICKETS.try_with(|t| bump(&t.0.created));
 }
 
 /// A ticket was dropped on this thread.
 #[inline]
 pub(crate) fn ticket_dropped() {
-    let _ = TICKETS.try_with(|t| bump(&t.dropped));
+    let _ = TICKETS.try_with(|t| bump(&t.0.dropped));
 }
 
 /// Tickets created and not yet dropped, process-wide (every engine's).
 pub(crate) fn tickets_pending() -> u64 {
-    let mut threads = TICKET_THREADS.lock();
+    let threads = TICKET_THREADS.lock();
     let mut pending = 0u64;
-    threads.retain(|t| {
+    for t in threads.iter() {
         let n = t
             .created
             .load(Ordering::Relaxed)
             .wrapping_sub(t.dropped.load(Ordering::Relaxed));
-        if Arc::strong_count(t) == 1 {
-            TICKETS_DONE.fetch_add(n, Ordering::Relaxed);
-            false
-        } else {
-            pending = pending.wrapping_add(n);
-            true
-        }
-    });
+        pending = pending.wrapping_add(n);
+    }
     // A ticket created on one thread and dropped on another counts on both: the sum is
     // exact, a thread's share is not.
     // Counters of different threads are read at different moments, so the sum can
@@ -174,8 +192,26 @@ pub(crate) struct HostTelemetry {
     id: u64,
     enabled: bool,
     sample_every: u32,
+    shared: Arc<HostShared>,
+}
+
+/// The slots of an engine's live threads, and what ended threads left.
+struct HostShared {
     slots: Mutex<Vec<Arc<Slot>>>,
     retired: Slot,
+}
+
+impl HostShared {
+    /// A thread that held `slot` ended: fold it into `retired` and forget it, unless a
+    /// ticket in flight still holds it (then a later read folds it).
+    fn retire(&self, slot: Arc<Slot>) {
+        let mut slots = self.slots.lock();
+        // Held by the list and by `slot`, nothing else.
+        if Arc::strong_count(&slot) == 2 {
+            slots.retain(|s| !Arc::ptr_eq(s, &slot));
+            slot.fold_into(&self.retired);
+        }
+    }
 }
 
 /// What [`HostTelemetry::read`] sums.
@@ -192,8 +228,10 @@ impl HostTelemetry {
             id: NEXT_ENGINE.fetch_add(1, Ordering::Relaxed),
             enabled,
             sample_every: sample_every.max(1),
-            slots: Mutex::new(Vec::new()),
-            retired: CachePadded::new(HostSlot::default()),
+            shared: Arc::new(HostShared {
+                slots: Mutex::new(Vec::new()),
+                retired: CachePadded::new(HostSlot::default()),
+            }),
         }
     }
 
@@ -221,14 +259,14 @@ impl HostTelemetry {
         OWNED
             .try_with(|owned| {
                 let mut owned = owned.0.borrow_mut();
-                let slot = match owned.iter().find(|(id, _)| *id == self.id) {
-                    Some((_, slot)) => slot.clone(),
+                let slot = match owned.iter().find(|(id, _, _)| *id == self.id) {
+                    Some((_, slot, _)) => slot.clone(),
                     None => {
-                        // Slots of engines that are gone (only this thread holds them).
-                        owned.retain(|(_, s)| Arc::strong_count(s) > 1);
+                        // Slots of engines that are gone.
+                        owned.retain(|(_, _, engine)| engine.strong_count() > 0);
                         let slot = Arc::new(CachePadded::new(HostSlot::default()));
-                        self.slots.lock().push(slot.clone());
-                        owned.push((self.id, slot.clone()));
+                        self.shared.slots.lock().push(slot.clone());
+                        owned.push((self.id, slot.clone(), Arc::downgrade(&self.shared)));
                         slot
                     }
                 };
@@ -299,10 +337,11 @@ impl HostTelemetry {
 
     /// Sums every thread's figures (folding the slots of ended threads into `retired`).
     pub(crate) fn read_all(&self) -> HostFigures {
-        let mut slots = self.slots.lock();
+        let shared = &*self.shared;
+        let mut slots = shared.slots.lock();
         slots.retain(|s| {
             if Arc::strong_count(s) == 1 {
-                s.fold_into(&self.retired);
+                s.fold_into(&shared.retired);
                 false
             } else {
                 true
@@ -316,7 +355,7 @@ impl HostTelemetry {
         for slot in slots
             .iter()
             .map(|s| &**s)
-            .chain(std::iter::once(&self.retired))
+            .chain(std::iter::once(&shared.retired))
         {
             for (sum, r) in figures.reads.iter_mut().zip(slot.reads.iter()) {
                 *sum += r.load(Ordering::Relaxed);
@@ -342,7 +381,7 @@ impl std::fmt::Debug for HostTelemetry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HostTelemetry")
             .field("enabled", &self.enabled)
-            .field("threads", &self.slots.lock().len())
+            .field("threads", &self.shared.slots.lock().len())
             .finish()
     }
 }
