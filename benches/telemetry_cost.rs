@@ -6,7 +6,8 @@
 //! iterations. Prints each side's median throughput and the ratio.
 //!
 //! Run: `cargo bench --bench telemetry_cost` (plain `main`, no criterion: the point is
-//! the same-run alternation). `MABEAM_COST_ROUNDS` overrides the number of rounds.
+//! the same-run alternation). `MABEAM_COST_ROUNDS` overrides the number of rounds,
+//! `MABEAM_COST_SAMPLE_EVERY` the timing rate of the "on" side.
 
 use std::hint::black_box;
 use std::sync::Barrier;
@@ -42,6 +43,10 @@ fn prepare(telemetry: bool) -> Engine {
     let mut config = Config {
         telemetry: TelemetryConfig {
             enabled: telemetry,
+            sample_every: std::env::var("MABEAM_COST_SAMPLE_EVERY")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(TelemetryConfig::default().sample_every),
             ..TelemetryConfig::default()
         },
         ..Config::default()

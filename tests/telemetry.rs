@@ -181,7 +181,7 @@ fn snapshot_reads_are_counted_exactly_per_thread() {
     .unwrap();
     engine.registry().lookup("nobody").unwrap();
     let t = engine.telemetry().snapshot().unwrap();
-    // The other thread has ended: its slot was folded in, not lost.
+    // The other thread has ended: its slot went back to the engine with its counts.
     assert_eq!(t.reads_of("agents", "get"), 42);
     assert_eq!(t.reads_of("market", "state"), 1);
     assert_eq!(t.reads_of("registry", "lookup"), 1);

@@ -204,7 +204,8 @@ impl AtomicHistogram {
         }
     }
 
-    /// Adds every bucket of `self` into `other` (folding a finished thread's figures).
+    /// Adds every bucket of `self` into `other`.
+    #[cfg(test)]
     pub(crate) fn fold_into(&self, other: &AtomicHistogram) {
         for (a, b) in self.buckets.iter().zip(other.buckets.iter()) {
             let n = a.load(Ordering::Relaxed);

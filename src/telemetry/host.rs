@@ -2,24 +2,30 @@
 //! writes — snapshot reads per read operation (every one, exact), refusals of calls by
 //! operation and engine error kind, and round trips of acknowledged calls (one call in
 //! `sample_every` per thread, from the send to the moment the caller takes the result:
-//! queueing, apply and wake-up). Readers sum every slot. When a thread ends, its slots
-//! are folded into each engine's `retired` slot and dropped (a slot a ticket still holds
-//! for a round trip in flight is folded by the next read once that ticket is gone), so
-//! memory grows with the threads alive, not with every thread that ever called.
+//! queueing, apply and wake-up). Readers sum every slot.
+//!
+//! When a thread ends, its slot goes back to its engine's free list with its counts in
+//! it, and the next thread that touches the engine takes it over (the counts are sums,
+//! so whose they were does not matter): an engine holds at most as many slots as
+//! threads ever used it **at once**, whatever the number of threads over its life, and
+//! a thread's first call costs no allocation once a slot is free.
 //!
 //! No lock and no shared cache line on the recording path: each slot is its own
-//! allocation, padded to its own cache lines, found through a one-entry thread-local
-//! cache (engine id → slot); the lock is taken only the first time a thread touches an
-//! engine, and by readers.
+//! allocation, padded to its own cache lines, owned by one thread at a time, found
+//! through a one-entry thread-local cache (engine id → slot). Taking and giving back a
+//! slot are lock-free queue operations (crossbeam's `SegQueue`); only readers take a
+//! lock (among themselves).
 //!
 //! Tickets pending are counted process-wide (every engine's), by the same rule: each
-//! thread counts the tickets it created and the ones it dropped, in counters of its own.
+//! thread counts the tickets it created and the ones it dropped, in counters of its own
+//! (reused by later threads the same way).
 
 use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Instant;
 
+use crossbeam::queue::SegQueue;
 use crossbeam::utils::CachePadded;
 use parking_lot::Mutex;
 
@@ -47,23 +53,6 @@ impl Default for HostSlot {
 type Slot = CachePadded<HostSlot>;
 
 impl HostSlot {
-    /// Adds every figure of `self` into `into`.
-    fn fold_into(&self, into: &HostSlot) {
-        for (a, b) in self.reads.iter().zip(into.reads.iter()) {
-            b.fetch_add(a.load(Ordering::Relaxed), Ordering::Relaxed);
-        }
-        for (ra, rb) in self.refusals.iter().zip(into.refusals.iter()) {
-            for (a, b) in ra.iter().zip(rb.iter()) {
-                b.fetch_add(a.load(Ordering::Relaxed), Ordering::Relaxed);
-            }
-        }
-        for (a, b) in self.round_trips.iter().zip(into.round_trips.iter()) {
-            if let Some(a) = a.get() {
-                a.fold_into(b.get_or_init(Default::default));
-            }
-        }
-    }
-
     /// Records a round trip of operation `op` that took `nanos`.
     fn round_trip(&self, op: usize, nanos: u64) {
         if let Some(h) = self.round_trips.get(op) {
@@ -84,15 +73,15 @@ thread_local! {
     /// The slots this thread holds, by engine id.
     static OWNED: Owned = const { Owned(RefCell::new(Vec::new())) };
     /// Tickets this thread created and dropped (process-wide figures).
-    static TICKETS: TicketLocal = {
+    static TICKETS: TicketLocal = TicketLocal(TICKET_FREE.pop().unwrap_or_else(|| {
         let c = Arc::new(TicketCounts::default());
-        TICKET_THREADS.lock().push(c.clone());
-        TicketLocal(c)
-    };
+        TICKET_ALL.push(c.clone());
+        c
+    }));
 }
 
 /// This thread's slots, by engine id, with the engine's registry; dropping it (at
-/// thread exit) clears the cache first, then retires each slot into its engine.
+/// thread exit) clears the cache first, then gives each slot back to its engine.
 struct Owned(RefCell<Vec<(u64, Arc<Slot>, Weak<HostShared>)>>);
 
 impl Drop for Owned {
@@ -100,25 +89,19 @@ impl Drop for Owned {
         let _ = CACHE.try_with(|c| c.set((0, std::ptr::null())));
         for (_, slot, shared) in self.0.borrow_mut().drain(..) {
             if let Some(shared) = shared.upgrade() {
-                shared.retire(slot);
+                // The push publishes this thread's last writes to the next owner.
+                shared.free.push(slot);
             }
         }
     }
 }
 
-/// This thread's ticket counters; at thread exit they are folded into `TICKETS_DONE`.
+/// This thread's ticket counters; at thread exit they go back to `TICKET_FREE`.
 struct TicketLocal(Arc<TicketCounts>);
 
 impl Drop for TicketLocal {
     fn drop(&mut self) {
-        let mut threads = TICKET_THREADS.lock();
-        threads.retain(|t| !Arc::ptr_eq(t, &self.0));
-        let n = self
-            .0
-            .created
-            .load(Ordering::Relaxed)
-            .wrapping_sub(self.0.dropped.load(Ordering::Relaxed));
-        TICKETS_DONE.fetch_add(n, Ordering::Relaxed);
+        TICKET_FREE.push(self.0.clone());
     }
 }
 
@@ -129,11 +112,12 @@ struct TicketCounts {
     dropped: AtomicU64,
 }
 
-/// The ticket counters of every live thread (an ending thread folds its own into
-/// `TICKETS_DONE` and leaves).
-static TICKET_THREADS: Mutex<Vec<Arc<TicketCounts>>> = Mutex::new(Vec::new());
-/// Tickets created minus dropped by threads that have ended.
-static TICKETS_DONE: AtomicU64 = AtomicU64::new(0);
+/// Every thread's ticket counters ever made (at most one per thread alive at once).
+static TICKET_ALL: SegQueue<Arc<TicketCounts>> = SegQueue::new();
+/// Those whose thread ended, for the next thread to take over.
+static TICKET_FREE: SegQueue<Arc<TicketCounts>> = SegQueue::new();
+/// Readers of `TICKET_ALL` (which they empty and refill), one at a time.
+static TICKET_READERS: Mutex<()> = Mutex::new(());
 
 /// Adds one to a counter only this thread writes.
 #[inline]
@@ -155,20 +139,24 @@ pub(crate) fn ticket_dropped() {
 
 /// Tickets created and not yet dropped, process-wide (every engine's).
 pub(crate) fn tickets_pending() -> u64 {
-    let threads = TICKET_THREADS.lock();
+    let _reader = TICKET_READERS.lock();
+    let mut all = Vec::new();
+    while let Some(t) = TICKET_ALL.pop() {
+        all.push(t);
+    }
     let mut pending = 0u64;
-    for t in threads.iter() {
+    for t in all {
         let n = t
             .created
             .load(Ordering::Relaxed)
             .wrapping_sub(t.dropped.load(Ordering::Relaxed));
         pending = pending.wrapping_add(n);
+        TICKET_ALL.push(t);
     }
     // A ticket created on one thread and dropped on another counts on both: the sum is
     // exact, a thread's share is not.
     // Counters of different threads are read at different moments, so the sum can
     // briefly dip below zero (a drop seen, its creation not yet): that reads as 0.
-    let pending = pending.wrapping_add(TICKETS_DONE.load(Ordering::Relaxed));
     u64::try_from(pending as i64).unwrap_or(0)
 }
 
@@ -195,23 +183,12 @@ pub(crate) struct HostTelemetry {
     shared: Arc<HostShared>,
 }
 
-/// The slots of an engine's live threads, and what ended threads left.
+/// An engine's slots: every one made, and those whose thread ended.
 struct HostShared {
-    slots: Mutex<Vec<Arc<Slot>>>,
-    retired: Slot,
-}
-
-impl HostShared {
-    /// A thread that held `slot` ended: fold it into `retired` and forget it, unless a
-    /// ticket in flight still holds it (then a later read folds it).
-    fn retire(&self, slot: Arc<Slot>) {
-        let mut slots = self.slots.lock();
-        // Held by the list and by `slot`, nothing else.
-        if Arc::strong_count(&slot) == 2 {
-            slots.retain(|s| !Arc::ptr_eq(s, &slot));
-            slot.fold_into(&self.retired);
-        }
-    }
+    all: SegQueue<Arc<Slot>>,
+    free: SegQueue<Arc<Slot>>,
+    /// Readers empty and refill `all`, one at a time.
+    readers: Mutex<()>,
 }
 
 /// What [`HostTelemetry::read`] sums.
@@ -229,8 +206,9 @@ impl HostTelemetry {
             enabled,
             sample_every: sample_every.max(1),
             shared: Arc::new(HostShared {
-                slots: Mutex::new(Vec::new()),
-                retired: CachePadded::new(HostSlot::default()),
+                all: SegQueue::new(),
+                free: SegQueue::new(),
+                readers: Mutex::new(()),
             }),
         }
     }
@@ -264,8 +242,12 @@ impl HostTelemetry {
                     None => {
                         // Slots of engines that are gone.
                         owned.retain(|(_, _, engine)| engine.strong_count() > 0);
-                        let slot = Arc::new(CachePadded::new(HostSlot::default()));
-                        self.shared.slots.lock().push(slot.clone());
+                        // The pop takes over the last owner's writes (see `Owned::drop`).
+                        let slot = self.shared.free.pop().unwrap_or_else(|| {
+                            let slot = Arc::new(CachePadded::new(HostSlot::default()));
+                            self.shared.all.push(slot.clone());
+                            slot
+                        });
                         owned.push((self.id, slot.clone(), Arc::downgrade(&self.shared)));
                         slot
                     }
@@ -338,25 +320,17 @@ impl HostTelemetry {
     /// Sums every thread's figures (folding the slots of ended threads into `retired`).
     pub(crate) fn read_all(&self) -> HostFigures {
         let shared = &*self.shared;
-        let mut slots = shared.slots.lock();
-        slots.retain(|s| {
-            if Arc::strong_count(s) == 1 {
-                s.fold_into(&shared.retired);
-                false
-            } else {
-                true
-            }
-        });
+        let _reader = shared.readers.lock();
+        let mut slots = Vec::new();
+        while let Some(s) = shared.all.pop() {
+            slots.push(s);
+        }
         let mut figures = HostFigures {
             reads: [0; READ_COUNT],
             refusals: [[0; ENGINE_KINDS.len()]; OP_COUNT],
             round_trips: (0..OP_COUNT).map(|_| None).collect(),
         };
-        for slot in slots
-            .iter()
-            .map(|s| &**s)
-            .chain(std::iter::once(&shared.retired))
-        {
+        for slot in slots.iter().map(|s| &**s) {
             for (sum, r) in figures.reads.iter_mut().zip(slot.reads.iter()) {
                 *sum += r.load(Ordering::Relaxed);
             }
@@ -373,6 +347,9 @@ impl HostTelemetry {
                 }
             }
         }
+        for slot in slots {
+            shared.all.push(slot);
+        }
         figures
     }
 }
@@ -381,7 +358,7 @@ impl std::fmt::Debug for HostTelemetry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HostTelemetry")
             .field("enabled", &self.enabled)
-            .field("threads", &self.shared.slots.lock().len())
+            .field("slots", &self.shared.all.len())
             .finish()
     }
 }
