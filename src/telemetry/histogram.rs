@@ -71,8 +71,8 @@ pub(crate) const BATCH_BOUNDS: [u64; 14] = [
 /// A histogram as read: plain data.
 ///
 /// Percentiles are the upper edge of the bucket they fall in (1 % wide for shard-side
-/// figures, 6.25 % for round trips and task durations, which go through an
-/// [`AtomicHistogram`]); `max` likewise.
+/// figures, 6.25 % for round trips and task durations, which go through fixed atomic
+/// buckets); `max` likewise.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct HistogramSnapshot {
     /// Values recorded.

@@ -82,7 +82,10 @@ thread_local! {
 
 /// This thread's slots, by engine id, with the engine's registry; dropping it (at
 /// thread exit) clears the cache first, then gives each slot back to its engine.
-struct Owned(RefCell<Vec<(u64, Arc<Slot>, Weak<HostShared>)>>);
+struct Owned(RefCell<Vec<OwnedSlot>>);
+
+/// One of this thread's slots: the engine's id, the slot, the engine's registry.
+type OwnedSlot = (u64, Arc<Slot>, Weak<HostShared>);
 
 impl Drop for Owned {
     fn drop(&mut self) {
