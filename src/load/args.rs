@@ -252,9 +252,6 @@ Flags:
   --shards N     shards, 1..={MAX_SHARDS} [default: cores - 1, at least 1]
   --seed N       seed of the clients' operation sequences [default: {DEFAULT_SEED}]
   --client-nice N  nice value of the client threads, 0..=19 [default: {DEFAULT_CLIENT_NICE}]
-  --metrics PATH write each preset's telemetry at the end of its run as Prometheus
-                 text, one file per preset: the preset's name before the extension
-                 (metrics.prom -> metrics.sharded.prom, metrics.centralized.prom)
   -h, --help     this text
 
 The sharded engine runs the load's clients (their auctions end at a deadline 200 ms
@@ -309,6 +306,9 @@ Flags:
                  success_rate/resident_bytes_peak (or null)/mailbox_depth_peak/
                  operations.NAME.count/avg_us/min_us/max_us/p50_us/p95_us/p99_us,
                  ratio_sharded_over_centralized or null)
+  --metrics PATH write each preset's telemetry at the end of its run as Prometheus
+                 text, one file per preset: the preset's name before the extension
+                 (metrics.prom -> metrics.sharded.prom, metrics.centralized.prom)
   -h, --help     this text
 
 Operations:
