@@ -14,6 +14,7 @@ pub use mabeam_shards::agents::{AgentError, AgentSnapshot, AgentState, AgentStat
 use crate::engine::{Inner, ServiceCtx};
 use crate::events::Payload;
 use crate::runtime::{Reply, SendWait, TaggedResult, Ticket};
+use crate::telemetry::ops::read;
 
 /// Agent commands.
 pub(crate) enum AgentCommand {
@@ -42,11 +43,11 @@ pub(crate) fn apply(agents: &mut AgentShard, cmd: AgentCommand, ctx: &mut Servic
     match cmd {
         AgentCommand::Update { id, state, reply } => {
             let r = agents.update(id, state, ctx.now);
-            ctx.reply(reply, r);
+            ctx.answer(reply, r);
         }
         AgentCommand::Remove { id, reply } => {
             let r = agents.remove(id);
-            ctx.reply(reply, r);
+            ctx.answer(reply, r);
         }
         AgentCommand::Get { id, reply } => {
             let r = agents.get(id);
@@ -163,6 +164,7 @@ impl<'e> Agents<'e> {
     pub fn get(&self, id: u64) -> Result<Option<AgentSnapshot>, AgentError> {
         let shard = self.shard(id);
         self.inner.rt.check_readable(shard)?;
+        self.inner.read(read::AGENTS_GET);
         if self.inner.centralized() {
             return Ok(self
                 .inner
@@ -183,6 +185,7 @@ impl<'e> Agents<'e> {
     /// Number of published agents, summed over the shards.
     pub fn count(&self) -> Result<usize, AgentError> {
         self.inner.rt.check_all_readable()?;
+        self.inner.read(read::AGENTS_COUNT);
         Ok(self.inner.ports.iter().map(|p| p.agents.len()).sum())
     }
 }

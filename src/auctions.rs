@@ -22,6 +22,7 @@ pub use crate::economics::AuctionFilter;
 use crate::economics::{dutch_price, EconomicsCommand};
 use crate::engine::Inner;
 use crate::runtime::{Reply, SendWait, Ticket};
+use crate::telemetry::ops::read;
 use crate::Error;
 
 thread_local! {
@@ -154,6 +155,7 @@ impl<'e> Auctions<'e> {
             return Ok(None);
         };
         self.inner.rt.check_readable(shard)?;
+        self.inner.read(read::AUCTIONS_STATUS);
         if self.inner.centralized() {
             return self
                 .inner
@@ -187,6 +189,7 @@ impl<'e> Auctions<'e> {
     /// The open auctions that pass `filter`, read from every shard's snapshot.
     pub fn list_active(&self, filter: AuctionFilter) -> Result<Vec<AuctionStatus>, Error> {
         self.inner.rt.check_all_readable()?;
+        self.inner.read(read::AUCTIONS_LIST);
         if self.inner.centralized() {
             return self
                 .inner

@@ -184,7 +184,7 @@ impl CoordinationShard {
                         let deadline = session.deadline();
                         if let Some(done) = session.expire_if_due(ctx.now) {
                             self.complete(id, done, ctx);
-                            ctx.reply(
+                            ctx.answer(
                                 reply,
                                 Err(CoordinationError::DeadlinePassed {
                                     deadline,
@@ -206,7 +206,7 @@ impl CoordinationShard {
                         r
                     }
                 };
-                ctx.reply(reply, r);
+                ctx.answer(reply, r);
             }
             CoordinationCommand::Status { id, reply } => {
                 ctx.reply(reply, self.sessions.get(&id).map(Session::status));
@@ -411,6 +411,8 @@ impl<'e> Coordination<'e> {
             return Ok(None);
         };
         self.inner.rt.check_readable(shard)?;
+        self.inner
+            .read(crate::telemetry::ops::read::COORDINATION_STATUS);
         if self.inner.centralized() {
             return self
                 .inner

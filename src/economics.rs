@@ -221,22 +221,22 @@ impl EconomicsShard {
                     }
                 }
                 self.drain_events(ctx);
-                ctx.reply(reply, r.map(|_| id));
+                ctx.answer(reply, r.map(|_| id));
             }
             EconomicsCommand::Bid { id, bid, reply } => {
                 let r = self.book.bid(id, bid, now, &mut self.events);
                 self.drain_events(ctx);
-                ctx.reply(reply, r);
+                ctx.answer(reply, r);
             }
             EconomicsCommand::Close { id, reply } => {
                 let r = self.book.close(id, now, &mut self.events);
                 self.drain_events(ctx);
-                ctx.reply(reply, r);
+                ctx.answer(reply, r);
             }
             EconomicsCommand::Cancel { id, reply } => {
                 let r = self.book.cancel(id, now, &mut self.events);
                 self.drain_events(ctx);
-                ctx.reply(reply, r);
+                ctx.answer(reply, r);
             }
             EconomicsCommand::Status { id, reply } => {
                 ctx.reply(reply, self.book.status(id, now).ok());
@@ -256,7 +256,7 @@ impl EconomicsShard {
                     self.market_table.insert(state.key, state.to_words());
                     ctx.events.market_updated(*state, ctx.now);
                 }
-                ctx.reply(reply, r);
+                ctx.answer(reply, r);
             }
             EconomicsCommand::MarketState { key, reply } => {
                 ctx.reply(reply, self.market.state(key));

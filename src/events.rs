@@ -374,6 +374,9 @@ pub(crate) struct EventSink {
     history_bytes: usize,
     history_bytes_cap: usize,
     dead: Vec<u64>,
+    /// Event copies handed to subscribers, and dropped for full queues (telemetry).
+    delivered: u64,
+    lagged: u64,
 }
 
 impl EventSink {
@@ -388,6 +391,20 @@ impl EventSink {
             history_bytes: 0,
             history_bytes_cap: config.history_bytes,
             dead: Vec::new(),
+            delivered: 0,
+            lagged: 0,
+        }
+    }
+
+    /// What telemetry and the resource monitor read of this sink.
+    pub(crate) fn figures(&self) -> crate::telemetry::shard::ShardFigures {
+        crate::telemetry::shard::ShardFigures {
+            events_published: self.seq,
+            events_delivered: self.delivered,
+            events_lagged: self.lagged,
+            subscriptions: self.subscribers,
+            history: self.history.len(),
+            history_bytes: self.history_bytes,
         }
     }
 
@@ -419,10 +436,12 @@ impl EventSink {
         };
         if self.subscribers > 0 {
             let dead = &mut self.dead;
+            let (delivered, lagged) = (&mut self.delivered, &mut self.lagged);
             self.index
                 .for_each_match(&event.topic, |sub| match sub.tx.try_send(event.clone()) {
-                    Ok(()) => {}
+                    Ok(()) => *delivered += 1,
                     Err(flume::TrySendError::Full(_)) => {
+                        *lagged += 1;
                         sub.shared.lagged.fetch_add(1, Ordering::Relaxed);
                     }
                     Err(flume::TrySendError::Disconnected(_)) => dead.push(sub.id),
@@ -586,6 +605,11 @@ impl EventsShared {
             next_id: AtomicU64::new(1),
             live: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// Subscriptions alive now.
+    pub(crate) fn live(&self) -> u64 {
+        self.live.load(Ordering::Relaxed)
     }
 }
 

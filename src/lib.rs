@@ -47,6 +47,15 @@
 //! into [`Error::ShardDown`] for every call that needs it. See the guarantees on
 //! [`Engine::shutdown`] and [`BatchWriter`].
 //!
+//! # Observing it
+//!
+//! [`EngineHandle::telemetry`] gives counters and latency histograms of the shards, the
+//! operations and the callers as a [`TelemetrySnapshot`](telemetry::TelemetrySnapshot),
+//! with [`to_prometheus`](telemetry::TelemetrySnapshot::to_prometheus) for a scraper
+//! (`Config::telemetry`, on by default; the `metrics` feature reports the same figures
+//! through the `metrics` facade). [`EngineHandle::resources`] shows threads, pinning,
+//! resident memory, mailboxes, table sizes, subscriptions and retained events.
+//!
 //! # Sizing
 //!
 //! `Config::default()` starts one pinned shard per core, less [`Config::host_cores`]
@@ -118,7 +127,9 @@ pub mod events;
 pub mod market;
 pub mod pricing;
 pub mod registry;
+pub mod resources;
 mod tasks;
+pub mod telemetry;
 #[doc(hidden)]
 pub mod testing;
 

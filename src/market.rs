@@ -13,6 +13,7 @@ pub use mabeam_shards::market::{MarketError, MarketLimits, MarketState, MarketUp
 use crate::economics::EconomicsCommand;
 use crate::engine::Inner;
 use crate::runtime::{Reply, SendWait, Ticket};
+use crate::telemetry::ops::read;
 use crate::Error;
 
 /// The market data of an engine; get it with [`Engine::market`](crate::EngineHandle::market).
@@ -81,6 +82,7 @@ impl<'e> Market<'e> {
     pub fn state(&self, key: u64) -> Result<Option<MarketState>, Error> {
         let shard = self.inner.shard_of(key);
         self.inner.rt.check_readable(shard)?;
+        self.inner.read(read::MARKET_STATE);
         if self.inner.centralized() {
             return self
                 .inner

@@ -17,6 +17,7 @@ use mabeam_shards::registry::mix64;
 use crate::economics::{decode_pricing, EconomicsCommand};
 use crate::engine::Inner;
 use crate::runtime::Ticket;
+use crate::telemetry::ops::read;
 use crate::Error;
 
 /// A second hash of the input, independent of [`input_hash`]: a different basis and
@@ -120,6 +121,7 @@ impl<'e> Pricer<'e> {
         let check = check_hash(input);
         let shard = self.inner.shard_of(key);
         self.inner.rt.check_readable(shard)?;
+        self.inner.read(read::PRICING_CACHED);
         if self.inner.centralized() {
             return self.inner.round_trip(|reply| EconomicsCommand::PricingGet {
                 key,

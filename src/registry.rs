@@ -28,6 +28,7 @@ pub use mabeam_shards::registry::{
 use crate::engine::{Inner, ServiceCtx};
 use crate::events::Payload;
 use crate::runtime::Reply;
+use crate::telemetry::ops::read;
 use crate::Error;
 
 /// Registry commands; `lease` is the token of the [`Lease`] that asks.
@@ -118,7 +119,7 @@ pub(crate) fn apply(
                     ctx.now,
                 );
             }
-            ctx.reply(reply, r);
+            ctx.answer(reply, r);
         }
         RegistryCommand::UpdateMetadata {
             name,
@@ -135,7 +136,7 @@ pub(crate) fn apply(
                     release_all(capabilities, &old.metadata.capabilities);
                 }
             }
-            ctx.reply(reply, r);
+            ctx.answer(reply, r);
         }
         RegistryCommand::Unregister { name, lease, reply } => {
             let r = registry.unregister(&name, lease);
@@ -149,7 +150,7 @@ pub(crate) fn apply(
                     ctx.now,
                 );
             }
-            ctx.reply(reply, r);
+            ctx.answer(reply, r);
         }
         RegistryCommand::Lookup { name, reply } => {
             let r = registry.get(&name);
@@ -360,6 +361,7 @@ impl<'e> Registry<'e> {
         let name = Name::new(name)?;
         let shard = self.inner.shard_of(name.key());
         self.inner.rt.check_readable(shard)?;
+        self.inner.read(read::REGISTRY_LOOKUP);
         if self.inner.centralized() {
             return Ok(self
                 .inner
@@ -372,6 +374,7 @@ impl<'e> Registry<'e> {
     /// its shard was read).
     pub fn entries(&self) -> Result<Vec<Entry>, RegistryError> {
         self.inner.check_open()?;
+        self.inner.read(read::REGISTRY_ENTRIES);
         if self.inner.centralized() {
             return Ok(self
                 .inner
@@ -398,6 +401,7 @@ impl<'e> Registry<'e> {
         &self,
         capabilities: &[S],
     ) -> Result<Vec<Entry>, RegistryError> {
+        self.inner.read(read::REGISTRY_FIND);
         let interner = &self.inner.capabilities;
         loop {
             let mut wanted = CapabilitySet::EMPTY;
@@ -427,6 +431,7 @@ impl<'e> Registry<'e> {
 
     /// The entries that satisfy every filter.
     pub fn query(&self, filters: &[Filter]) -> Result<Vec<Entry>, RegistryError> {
+        self.inner.read(read::REGISTRY_QUERY);
         let mut entries = self.entries()?;
         entries.retain(|e| filters.iter().all(|f| f.matches(e)));
         Ok(entries)
@@ -435,6 +440,7 @@ impl<'e> Registry<'e> {
     /// Number of entries, summed over the shards' published counts.
     pub fn count(&self) -> Result<usize, RegistryError> {
         self.inner.rt.check_all_readable()?;
+        self.inner.read(read::REGISTRY_COUNT);
         if self.inner.centralized() {
             return Ok(self.entries()?.len());
         }

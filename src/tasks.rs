@@ -18,13 +18,14 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use flume::{Receiver, Sender, TrySendError};
 use parking_lot::{Mutex, RwLock};
 
 use crate::engine::Inner;
 use crate::runtime::{DropScope, Reply, Ticket};
+use crate::telemetry::histogram::AtomicHistogram;
 use crate::Error;
 
 /// Why a task produced no value.
@@ -92,6 +93,8 @@ pub(crate) struct TaskPool {
     /// Each worker sends its index here when it leaves its loop.
     exited: Receiver<usize>,
     stats: Arc<PoolStats>,
+    /// Each worker's job durations (telemetry), written by that worker alone.
+    durations: Arc<[AtomicHistogram]>,
 }
 
 impl TaskPool {
@@ -102,19 +105,25 @@ impl TaskPool {
         let stats = Arc::new(PoolStats::default());
         let running: Arc<[Mutex<Option<Abandon>>]> =
             (0..workers).map(|_| Mutex::new(None)).collect();
+        let durations: Arc<[AtomicHistogram]> =
+            (0..workers).map(|_| AtomicHistogram::default()).collect();
         let mut handles = Vec::with_capacity(workers);
         for i in 0..workers {
             let rx = rx.clone();
             let running = running.clone();
             let exited_tx = exited_tx.clone();
+            let durations = durations.clone();
             let handle = std::thread::Builder::new()
                 .name(format!("mabeam-task-{i}"))
                 .spawn(move || {
                     while let Ok(job) = rx.recv() {
                         *running[i].lock() = Some(job.abandon);
+                        let began = Instant::now();
                         // Jobs catch their own panics (`run_caught`); this guard keeps
                         // the worker alive even if a reply's drop were to panic.
                         let _ = catch_unwind(AssertUnwindSafe(job.run));
+                        durations[i]
+                            .record(u64::try_from(began.elapsed().as_nanos()).unwrap_or(u64::MAX));
                         running[i].lock().take();
                     }
                     let _ = exited_tx.send(i);
@@ -138,6 +147,7 @@ impl TaskPool {
             running,
             exited,
             stats,
+            durations,
         })
     }
 
@@ -188,6 +198,13 @@ impl TaskPool {
         if let Some((job, error)) = refused {
             let _scope = DropScope::new(error);
             drop(job);
+        }
+    }
+
+    /// Adds every worker's job durations into `into` (telemetry).
+    pub(crate) fn durations_into(&self, into: &mut crate::telemetry::histogram::Hdr) {
+        for d in self.durations.iter() {
+            d.add_to(into);
         }
     }
 

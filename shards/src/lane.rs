@@ -103,6 +103,19 @@ impl<T> Incoming<T> {
         pushed as usize
     }
 
+    /// Messages queued now in each lane, by sender (a lane never used reads 0). For
+    /// observation: each lane is read on its own, so the set is not one instant.
+    pub fn lane_depths(&self) -> Vec<usize> {
+        #[cfg(not(mabeam_loom))]
+        return self
+            .lanes
+            .iter()
+            .map(|l| l.get().map_or(0, BoundedQueue::len))
+            .collect();
+        #[cfg(mabeam_loom)]
+        return self.lanes.iter().map(BoundedQueue::len).collect();
+    }
+
     /// Messages pushed and not yet popped (a `SeqCst` load, fit for a [`Doorbell`] work
     /// check).
     #[inline]

@@ -234,6 +234,9 @@ struct Shared<const W: usize> {
     current: AtomicPtr<Array<W>>,
     /// Number of live keys, published by the writer after each operation.
     len: AtomicUsize,
+    /// Slots of every array ever allocated (the current one and the retired ones), for
+    /// [`TableReader::footprint`]; written by the writer when it allocates.
+    allocated_slots: AtomicUsize,
     /// Every array ever allocated (from `Box::into_raw`), freed only in `Drop`. Accessed only
     /// by the unique [`TableWriter`] (to push a new array) and by `Drop`.
     owned: UnsafeCell<Vec<NonNull<Array<W>>>>,
@@ -287,6 +290,7 @@ pub fn snapshot_table<const W: usize>(initial_capacity: usize) -> (TableWriter<W
     let shared = Arc::new(Shared {
         current: AtomicPtr::new(core::ptr::null_mut()),
         len: AtomicUsize::new(0),
+        allocated_slots: AtomicUsize::new(0),
         owned: UnsafeCell::new(Vec::new()),
     });
     let mut writer = TableWriter {
@@ -380,6 +384,9 @@ impl<const W: usize> TableWriter<W> {
     /// Allocates a fresh array (all EMPTY) with `epoch`, handing its ownership to `shared`.
     fn allocate(&mut self, capacity: usize, epoch: u64) -> NonNull<Array<W>> {
         let array = NonNull::from(Box::leak(Box::new(Array::new(capacity, epoch))));
+        self.shared
+            .allocated_slots
+            .fetch_add(capacity, Ordering::Relaxed);
         self.shared.owned.with_mut(|owned| {
             // SAFETY: only the unique writer (here, through `&mut self`) and `Drop` touch
             // `owned`, so this access is exclusive.
@@ -666,6 +673,37 @@ impl<const W: usize> TableReader<W> {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// The table's size: live entries, slots of the current array, and slots and bytes
+    /// of every array it holds (current and retired; see the module's memory bound).
+    /// Each figure is read on its own (`Relaxed`): a count, not one instant.
+    pub fn footprint(&self) -> TableFootprint {
+        let (array, _) = self.pin();
+        let slot = core::mem::size_of::<Slot<W>>();
+        let allocated = self.shared.allocated_slots.load(Ordering::Relaxed);
+        TableFootprint {
+            entries: self.len(),
+            live_slots: array.capacity(),
+            live_bytes: array.capacity() * slot,
+            retired_slots: allocated.saturating_sub(array.capacity()),
+            retired_bytes: allocated.saturating_sub(array.capacity()) * slot,
+        }
+    }
+}
+
+/// What a snapshot table holds and takes: see [`TableReader::footprint`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TableFootprint {
+    /// Live keys.
+    pub entries: usize,
+    /// Slots of the current (live) array.
+    pub live_slots: usize,
+    /// Bytes of the current array's slots.
+    pub live_bytes: usize,
+    /// Slots of the retired arrays kept for reuse (never freed while the table lives).
+    pub retired_slots: usize,
+    /// Bytes of the retired arrays' slots.
+    pub retired_bytes: usize,
 }
 
 #[cfg(all(test, not(mabeam_loom)))]

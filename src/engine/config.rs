@@ -6,6 +6,7 @@ use crate::coordination::CoordinationConfig;
 use crate::economics::EconomicsConfig;
 use crate::events::EventsConfig;
 use crate::runtime::{Clock, Settings, StartError};
+use crate::telemetry::TelemetryConfig;
 
 /// Most shards an engine may have.
 pub const MAX_SHARDS: usize = 1024;
@@ -118,6 +119,8 @@ pub struct Config {
     pub barrier_spin: u32,
     /// The engine's clock.
     pub clock: Clock,
+    /// Telemetry: on by default; see [`TelemetryConfig`].
+    pub telemetry: TelemetryConfig,
 }
 
 impl Default for Config {
@@ -145,6 +148,7 @@ impl Default for Config {
             max_barriers: 65_536,
             barrier_spin: 4_000,
             clock: Clock::default(),
+            telemetry: TelemetryConfig::default(),
         }
     }
 }
@@ -172,6 +176,7 @@ setters!(Config {
     with_max_barriers => max_barriers: usize,
     with_barrier_spin => barrier_spin: u32,
     with_clock => clock: Clock,
+    with_telemetry => telemetry: TelemetryConfig,
 });
 
 impl Config {
@@ -221,6 +226,12 @@ impl Config {
                 return invalid(field, "must be at least 1");
             }
         }
+        if self.telemetry.sample_every == 0 {
+            return invalid("telemetry.sample_every", "must be at least 1");
+        }
+        if self.telemetry.report_interval < std::time::Duration::from_millis(1) {
+            return invalid("telemetry.report_interval", "must be at least 1 ms");
+        }
         if let Some((field, reason)) = self.events.invalid() {
             return invalid(field, reason);
         }
@@ -249,6 +260,8 @@ impl Config {
             idle_spin: self.idle_spin,
             ticket_spin: self.ticket_spin,
             clock: self.clock.clone(),
+            telemetry: self.telemetry.enabled,
+            sample_every: self.telemetry.sample_every.max(1),
         }
     }
 }

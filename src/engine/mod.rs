@@ -83,6 +83,8 @@ pub(crate) struct Inner {
     next_lease: std::sync::atomic::AtomicU64,
     /// Cores available to this process at start.
     pub cores: usize,
+    /// The core each shard was pinned to at start (`StartReport::pinned`).
+    pub pinned: Vec<Option<usize>>,
 }
 
 impl Inner {
@@ -138,6 +140,12 @@ impl Inner {
     #[inline]
     pub(crate) fn ready<T>(&self, result: Result<T, Error>) -> Ticket<T> {
         self.rt.ready(result)
+    }
+
+    /// Counts a snapshot read (telemetry: a per-thread counter).
+    #[inline]
+    pub(crate) fn read(&self, read: usize) {
+        self.rt.host().read(read);
     }
 
     /// A fresh lease token.
@@ -281,6 +289,18 @@ impl EngineHandle {
         crate::testing::Testing { inner: &self.inner }
     }
 
+    /// Telemetry: counters and latency histograms of the shards, the operations and the
+    /// callers, and their Prometheus text.
+    pub fn telemetry(&self) -> crate::telemetry::Telemetry<'_> {
+        crate::telemetry::Telemetry::new(&self.inner)
+    }
+
+    /// What the engine holds and uses now: threads and pinning, resident memory,
+    /// mailboxes, tables, tickets, subscriptions, retained events, tasks.
+    pub fn resources(&self) -> Result<crate::resources::Resources, Error> {
+        crate::resources::snapshot(&self.inner)
+    }
+
     /// Messages waiting in each shard's mailbox (control messages included).
     pub fn mailbox_depths(&self) -> Vec<usize> {
         self.inner.rt.mailbox_depths()
@@ -322,6 +342,9 @@ pub struct Engine {
     handle: EngineHandle,
     threads: Option<ShardThreads>,
     start: StartReport,
+    /// The `metrics` reporter thread, stopped before the shards.
+    #[cfg(feature = "metrics")]
+    reporter: Option<crate::telemetry::reporter::Reporter>,
 }
 
 impl fmt::Debug for Engine {
@@ -394,12 +417,17 @@ impl Engine {
             barriers: BarrierMap::default(),
             next_lease: std::sync::atomic::AtomicU64::new(1),
             cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            pinned: start.pinned.clone(),
             config,
         });
+        #[cfg(feature = "metrics")]
+        let reporter = crate::telemetry::reporter::Reporter::start(&inner);
         Ok(Engine {
             handle: EngineHandle { inner },
             threads: Some(threads),
             start,
+            #[cfg(feature = "metrics")]
+            reporter,
         })
     }
 
@@ -436,6 +464,10 @@ impl Engine {
                 abandoned_tasks: 0,
             };
         };
+        #[cfg(feature = "metrics")]
+        if let Some(reporter) = self.reporter.take() {
+            reporter.stop();
+        }
         let inner = &self.handle.inner;
         inner.rt.begin_shutdown();
         inner.barriers.shutdown();

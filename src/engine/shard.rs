@@ -77,6 +77,20 @@ impl ServiceCtx<'_> {
         self.rt.reply(reply, value);
     }
 
+    /// Queues the answer `r` like [`reply`](Self::reply), counting a refusal by the
+    /// service's rule (telemetry, by the error's variant name).
+    #[inline]
+    pub(crate) fn answer<T: Send + 'static, E: std::fmt::Debug + Send + 'static>(
+        &mut self,
+        reply: Reply<Result<T, E>>,
+        r: Result<T, E>,
+    ) {
+        if let Err(e) = &r {
+            self.rt.refused(e);
+        }
+        self.rt.reply(reply, r);
+    }
+
     /// Sends `cmd` to shard `shard` on the shard-to-shard lane (never refused).
     #[inline]
     pub(crate) fn forward(&mut self, shard: usize, cmd: impl Into<Command>) {
@@ -156,6 +170,17 @@ impl ShardState for EngineShard {
             rt: ctx,
         };
         agents::publish(&mut self.agents, &mut sctx);
+    }
+
+    const OPS: usize = crate::telemetry::ops::OP_COUNT;
+
+    #[inline]
+    fn op_of(cmd: &Command) -> usize {
+        crate::telemetry::ops::op_of(cmd)
+    }
+
+    fn figures(&self) -> crate::telemetry::shard::ShardFigures {
+        self.events.figures()
     }
 }
 

@@ -144,6 +144,9 @@ pub struct LoadArgs {
     pub json: Option<PathBuf>,
     /// `--report`: where to write the results as a self-contained HTML page.
     pub report: Option<PathBuf>,
+    /// `--metrics`: where to write each preset's telemetry as Prometheus text (the
+    /// preset's name inserted before the extension).
+    pub metrics: Option<PathBuf>,
     /// `--client-nice`: the nice value client threads give themselves (0..=19).
     pub client_nice: u8,
     /// `--rate` / `--rate-sweep`, or closed loop.
@@ -161,6 +164,7 @@ impl Default for LoadArgs {
             seed: DEFAULT_SEED,
             json: None,
             report: None,
+            metrics: None,
             client_nice: DEFAULT_CLIENT_NICE,
             pace: Pace::Closed,
         }
@@ -184,7 +188,7 @@ with the defaults. `mabeam load --help` explains the flags of `load`, `mabeam so
 those of `soak`.
 
 Exit codes: 0 done, 1 the engine failed or lost commands, 2 bad command line,
-3 an output file (--json, --report) cannot be written (checked before the run).";
+3 an output file (--json, --report, --metrics) cannot be written (checked before the run).";
 
 /// The top-level command line.
 #[derive(Debug, Parser)]
@@ -270,6 +274,11 @@ pub struct LoadFlags {
     /// (checked writable before the run)
     #[arg(long, value_name = "PATH", value_parser = parse_path)]
     pub report: Option<PathBuf>,
+    /// Write each preset's telemetry at the end of its run as Prometheus text, one file
+    /// per preset: the preset's name before the extension (metrics.prom ->
+    /// metrics.sharded.prom, metrics.centralized.prom; checked writable before the run)
+    #[arg(long, value_name = "PATH", value_parser = parse_path)]
+    pub metrics: Option<PathBuf>,
     /// Open loop: offer N operations per second in total (spread evenly over the
     /// clients) and measure each latency from the operation's intended send time
     #[arg(long, value_name = "N", value_parser = parse_rate, conflicts_with = "rate_sweep")]
@@ -487,6 +496,7 @@ fn load_args(flags: LoadFlags) -> Result<LoadArgs, UsageError> {
         seed: flags.common.seed,
         json: flags.json,
         report: flags.report,
+        metrics: flags.metrics,
         client_nice: flags.common.client_nice,
         pace,
     })
@@ -716,6 +726,7 @@ mod tests {
             "--json",
             "out.json",
             "--report=r.html",
+            "--metrics=m.prom",
             "--client-nice",
             "0",
             "--rate=5000",
@@ -728,6 +739,7 @@ mod tests {
         assert_eq!(a.seed, 42);
         assert_eq!(a.json, Some(PathBuf::from("out.json")));
         assert_eq!(a.report, Some(PathBuf::from("r.html")));
+        assert_eq!(a.metrics, Some(PathBuf::from("m.prom")));
         assert_eq!(a.client_nice, 0);
         assert_eq!(a.pace, Pace::Rate(5000));
     }

@@ -15,12 +15,13 @@
 //!
 //! The whole module is the `mabeam` binary's, built only with the `cli` feature.
 //!
-//! Output files (`--json`, `--report`) are checked writable before the first run
+//! Output files (`--json`, `--report`, `--metrics`) are checked writable before the first run
 //! ([`check_writable`]); one that is not ends the tool at once with
 //! [`EXIT_OUTPUT`].
 
 pub mod args;
 pub mod client;
+pub mod gauges;
 pub mod histogram;
 pub mod mix;
 pub mod progress;
@@ -33,10 +34,10 @@ pub mod svg;
 
 use std::fs::OpenOptions;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use args::{LoadArgs, Pace, RunLength, MAX_RATE};
+use args::{LoadArgs, Pace, Preset, RunLength, MAX_RATE};
 use progress::{rate_text, Progress};
 use runner::{RunPace, RunResult};
 
@@ -60,11 +61,20 @@ pub fn check_writable(path: &Path) -> io::Result<()> {
     }
 }
 
-/// The output files `args` asks for, with their flags.
-fn outputs(args: &LoadArgs) -> impl Iterator<Item = (&'static str, &Path)> {
-    [("--json", &args.json), ("--report", &args.report)]
-        .into_iter()
-        .filter_map(|(flag, path)| path.as_deref().map(|p| (flag, p)))
+/// The output files `args` asks for, with their flags (`--metrics` as one file per
+/// preset).
+fn outputs(args: &LoadArgs) -> Vec<(&'static str, PathBuf)> {
+    let mut out: Vec<(&'static str, PathBuf)> =
+        [("--json", &args.json), ("--report", &args.report)]
+            .into_iter()
+            .filter_map(|(flag, path)| path.clone().map(|p| (flag, p)))
+            .collect();
+    if let Some(path) = &args.metrics {
+        for preset in [Preset::Sharded, Preset::Centralized] {
+            out.push(("--metrics", gauges::with_preset(path, preset.name())));
+        }
+    }
+    out
 }
 
 /// The open-loop rate of a sweep step: `percent` of `max` ops/s, at least 1.
@@ -79,7 +89,7 @@ pub fn step_rate(max: f64, percent: f64) -> u64 {
 /// written (1 wins when both happen).
 pub fn run(args: &LoadArgs) -> ExitCode {
     for (flag, path) in outputs(args) {
-        if let Err(e) = check_writable(path) {
+        if let Err(e) = check_writable(&path) {
             eprintln!(
                 "mabeam load: {flag} {}: cannot write there: {e} (nothing was run)",
                 path.display()

@@ -18,6 +18,7 @@ use crossbeam::utils::CachePadded;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::args::RunLength;
+use super::gauges::Gauges;
 
 /// How often the counters are sampled (and the bar redrawn) at the start of a run.
 pub const SAMPLE_EVERY: Duration = Duration::from_millis(100);
@@ -131,6 +132,7 @@ impl Progress {
         label: &str,
         start: Instant,
         counters: &'env [CachePadded<AtomicU64>],
+        gauges: &'env Gauges,
     ) -> Monitor<'scope> {
         let (stop, stopped) = mpsc::channel::<()>();
         let bar = self.bar(label);
@@ -178,13 +180,18 @@ impl Progress {
                     match length {
                         RunLength::Ops(_) => {
                             bar.set_position(sample.ops);
-                            bar.set_message(rate_text(rate));
+                            bar.set_message(format!("{}, {}", rate_text(rate), gauges.line()));
                         }
                         RunLength::Duration(_) => {
                             bar.set_position(
                                 u64::try_from((now - start).as_millis()).unwrap_or(u64::MAX),
                             );
-                            bar.set_message(format!("{} ops, {}", sample.ops, rate_text(rate)));
+                            bar.set_message(format!(
+                                "{} ops, {}, {}",
+                                sample.ops,
+                                rate_text(rate),
+                                gauges.line()
+                            ));
                         }
                     }
                 }
@@ -247,8 +254,9 @@ mod tests {
             length: RunLength::Ops(10),
             clients: 2,
         };
+        let gauges = Gauges::default();
         let samples = std::thread::scope(|s| {
-            let monitor = progress.start(s, "test", Instant::now(), &counters);
+            let monitor = progress.start(s, "test", Instant::now(), &counters, &gauges);
             counters[0].store(7, Ordering::Relaxed);
             counters[1].store(5, Ordering::Relaxed);
             monitor.finish()

@@ -4,7 +4,8 @@
 //! (`machine.cpus`, `runs[].preset/clients/shards/ops_per_sec/ops_per_sec_client_side/
 //! success_rate/operations.NAME.count/avg_us/min_us/max_us/p50_us/p95_us/p99_us`,
 //! `ratio_sharded_over_centralized`) and adds the run's parameters, each run's pace,
-//! engine configuration, check, failures and throughput over time, and the sweep.
+//! engine configuration, check, failures, throughput over time, peak resident memory and
+//! mailbox depth, and the sweep.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -286,6 +287,11 @@ pub struct RunJson {
     pub ops_per_sec_client_side: f64,
     /// Succeeded / run.
     pub success_rate: f64,
+    /// Peak resident memory of the process during the run, in bytes (`null`: unknown
+    /// on this platform).
+    pub resident_bytes_peak: Option<u64>,
+    /// Peak number of messages in all mailboxes during the run (sampled every 10 ms).
+    pub mailbox_depth_peak: u64,
     /// Latency statistics by operation name.
     pub operations: Operations,
     /// `closed` or `open`.
@@ -402,6 +408,8 @@ pub fn run_json(run: &RunResult) -> RunJson {
         ops_per_sec: run.ops_per_sec().round(),
         ops_per_sec_client_side: run.ops_per_sec_client_side().round(),
         success_rate: run.success_rate(),
+        resident_bytes_peak: run.resident_peak,
+        mailbox_depth_peak: run.mailbox_peak,
         operations: Operations {
             create_auction: OpStats::of(&run.latency[Op::CreateAuction.index()]),
             place_bid: OpStats::of(&run.latency[Op::PlaceBid.index()]),

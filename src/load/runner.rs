@@ -16,6 +16,7 @@ use mabeam::{Config, Engine, EngineHandle, StartError};
 use super::args::{LoadArgs, Preset, RunLength};
 use super::client::{auction_spec, run_client, ClientReport, Failure, Failures, RunShared};
 use super::client::{CATEGORIES, RESERVE};
+use super::gauges::{with_preset, Gauges};
 use super::histogram::Histogram;
 use super::mix::Op;
 use super::progress::{Progress, Sample};
@@ -153,6 +154,10 @@ pub struct RunResult {
     pub samples: Vec<Sample>,
     /// The engine configuration the run used.
     pub config: Config,
+    /// Peak resident memory of the process during the run (`None`: unknown here).
+    pub resident_peak: Option<u64>,
+    /// Peak number of messages in all mailboxes during the run (sampled every 10 ms).
+    pub mailbox_peak: u64,
 }
 
 impl RunResult {
@@ -315,10 +320,12 @@ pub fn run_preset(
         .collect();
     let nice = args.client_nice;
     let label = pace.label(preset);
+    let gauges = Gauges::default();
     let (reports, start, end, samples) = std::thread::scope(|s| {
         let handles = spawn_clients(s, &shared, &first_auctions, &counters, nice);
+        s.spawn(|| gauges.run(&engine));
         barrier.wait();
-        let monitor = progress.start(s, &label, Instant::now(), &counters);
+        let monitor = progress.start(s, &label, Instant::now(), &counters, &gauges);
         let reports: Result<Vec<ClientReport>, RunError> = handles
             .into_iter()
             .map(|h| h.join().map_err(|_| RunError::ClientPanicked))
@@ -326,6 +333,7 @@ pub fn run_preset(
         // Stop the clock only when every accepted write has been applied.
         let flushed = engine.flush();
         let end = Instant::now();
+        gauges.stop();
         let samples = monitor.finish();
         reports.and_then(|r| {
             step("final flush", flushed)?;
@@ -344,6 +352,11 @@ pub fn run_preset(
     if preset == Preset::Centralized {
         sent += 1; // list_active is a round trip there
     }
+    if let Some(path) = &args.metrics {
+        // The snapshot's observe messages are not commands: nothing to add to `sent`.
+        write_metrics(&engine, &with_preset(path, preset.name()))?;
+    }
+    let (resident_peak, mailbox_peak) = gauges.peaks();
     let report = engine.shutdown();
 
     let mut latency: [Histogram; 4] = Default::default();
@@ -398,6 +411,17 @@ pub fn run_preset(
         percent_of_max: pace.percent_of_max,
         samples,
         config,
+        resident_peak,
+        mailbox_peak,
+    })
+}
+
+/// Writes `engine`'s telemetry to `path` as Prometheus text.
+fn write_metrics(engine: &EngineHandle, path: &std::path::Path) -> Result<(), RunError> {
+    let text = step("telemetry", engine.telemetry().snapshot())?.to_prometheus();
+    std::fs::write(path, text).map_err(|e| RunError::Step {
+        step: "writing --metrics",
+        error: format!("{}: {e}", path.display()),
     })
 }
 

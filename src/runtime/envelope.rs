@@ -14,6 +14,9 @@ pub(crate) enum Envelope<C> {
     Flush(Reply<()>),
     /// Fault injection for tests.
     Fault(Fault),
+    /// Answered at the end of the batch with a copy of the shard's telemetry (not
+    /// counted as applied).
+    Observe(Reply<Box<crate::telemetry::shard::Observation>>),
 }
 
 impl<C> Envelope<C> {

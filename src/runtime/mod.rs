@@ -57,6 +57,9 @@ use stats::ShardStats;
 pub(crate) use ticket::{DropScope, Reply};
 pub use ticket::{TaggedResult, Ticket};
 
+use crate::telemetry::host::HostTelemetry;
+use crate::telemetry::ops::engine_kind;
+use crate::telemetry::shard::Observation;
 use crate::Error;
 
 /// How a fire-and-forget send waits for room.
@@ -80,6 +83,21 @@ pub(crate) struct ShardPort<C> {
     /// Set once the shard's thread died (read on the snapshot read path, so it lives
     /// apart from the mailbox's busy admission word).
     dead: AtomicBool,
+    /// Sends refused with `Busy` (telemetry): written only on the refusal path, on a
+    /// line of its own.
+    refusals: crossbeam::utils::CachePadded<std::sync::atomic::AtomicU64>,
+}
+
+/// What telemetry reads of a shard's port.
+#[derive(Debug, Clone)]
+pub(crate) struct PortFigures {
+    pub busy_refusals: u64,
+    pub mailbox_depth: usize,
+    pub control_depth: usize,
+    pub mailbox_capacity: u64,
+    pub mailbox_backlog: u64,
+    pub lane_depths: Vec<usize>,
+    pub lane_capacity: usize,
 }
 
 /// `Shared::status` bit: shutdown has begun.
@@ -109,6 +127,10 @@ pub(crate) struct Runtime<C> {
     send_timeout: Duration,
     ticket_spin: Duration,
     clock: Clock,
+    /// The telemetry operation of a command (`ShardState::op_of`).
+    op_of: fn(&C) -> usize,
+    /// What host threads record.
+    host: HostTelemetry,
 }
 
 /// The error a refusal by shard `shard`'s mailbox means.
@@ -204,6 +226,9 @@ impl<C: Send + 'static> Runtime<C> {
         {
             Ok(()) => Ok(()),
             Err((env, refused)) => {
+                if refused == Refused::Full {
+                    self.count_busy(shard);
+                }
                 let error = refusal(shard, refused);
                 let _scope = DropScope::new(error);
                 drop(env);
@@ -212,11 +237,36 @@ impl<C: Send + 'static> Runtime<C> {
         }
     }
 
+    #[cold]
+    fn count_busy(&self, shard: usize) {
+        self.shared.ports[shard]
+            .refusals
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a refused command of operation `op` (telemetry).
+    #[cold]
+    fn count_refused(&self, op: Option<usize>, error: Error) {
+        if let Some(op) = op {
+            self.host.refused(op, engine_kind(&error));
+        }
+    }
+
+    /// What host threads record (telemetry).
+    pub(crate) fn host(&self) -> &HostTelemetry {
+        &self.host
+    }
+
     /// Sends a fire-and-forget command. `Ok` means it will be applied (unless its shard
     /// dies first); `Err(ShutDown)` means it never will.
     #[inline]
     pub(crate) fn send(&self, shard: usize, cmd: C, wait: SendWait) -> Result<(), Error> {
-        self.post(shard, Envelope::One(cmd), Class::Write, self.wait(wait))
+        let op = self.host.enabled().then(|| (self.op_of)(&cmd));
+        let r = self.post(shard, Envelope::One(cmd), Class::Write, self.wait(wait));
+        if let Err(e) = r {
+            self.count_refused(op, e);
+        }
+        r
     }
 
     /// Sends `cmds` as one fire-and-forget message; on refusal they come back with the
@@ -232,7 +282,12 @@ impl<C: Send + 'static> Runtime<C> {
             self.wait(SendWait::Timeout),
         ) {
             Ok(()) => Ok(n),
-            Err((Envelope::Batch(cmds), refused)) => Err((cmds, refusal(shard, refused))),
+            Err((Envelope::Batch(cmds), refused)) => {
+                if refused == Refused::Full {
+                    self.count_busy(shard);
+                }
+                Err((cmds, refusal(shard, refused)))
+            }
             Err((_, _)) => unreachable!("a refused batch comes back as the batch it was"),
         }
     }
@@ -251,15 +306,23 @@ impl<C: Send + 'static> Runtime<C> {
     /// mailbox's capacity, waiting up to the send timeout), and returns the ticket for
     /// it; a refused send resolves the ticket with the refusal.
     pub(crate) fn call<T>(&self, shard: usize, build: impl FnOnce(Reply<T>) -> C) -> Ticket<T> {
-        let (ticket, reply) = self.ticket();
+        let (mut ticket, reply) = self.ticket();
+        let cmd = build(reply);
+        let op = self.host.enabled().then(|| (self.op_of)(&cmd));
+        if let Some(op) = op {
+            ticket.set_timing(self.host.time_call(op));
+        }
         // On refusal the command (and its reply) is dropped inside `post`, which resolves
         // the ticket with the reason.
-        let _ = self.post(
+        let r = self.post(
             shard,
-            Envelope::One(build(reply)),
+            Envelope::One(cmd),
             Class::Call,
             self.wait(SendWait::Timeout),
         );
+        if let Err(e) = r {
+            self.count_refused(op, e);
+        }
         ticket
     }
 
@@ -341,6 +404,42 @@ impl<C: Send + 'static> Runtime<C> {
             .ports
             .iter()
             .map(|p| p.mailbox.queued() + p.mailbox.control_queued())
+            .collect()
+    }
+
+    /// Asks every shard for a copy of its telemetry (answered at the end of its batch,
+    /// after everything this thread sent before); a dead or refusing shard gives its
+    /// error.
+    pub(crate) fn observe(&self) -> Vec<Result<Box<Observation>, Error>> {
+        let tickets: Vec<Ticket<Box<Observation>>> = (0..self.shards())
+            .map(|shard| {
+                let (ticket, reply) = self.ticket();
+                let _ = self.post(
+                    shard,
+                    Envelope::Observe(reply),
+                    Class::Call,
+                    self.wait(SendWait::Timeout),
+                );
+                ticket
+            })
+            .collect();
+        tickets.into_iter().map(Ticket::wait).collect()
+    }
+
+    /// Each shard's mailbox and lane figures now (telemetry and resources).
+    pub(crate) fn port_figures(&self) -> Vec<PortFigures> {
+        self.shared
+            .ports
+            .iter()
+            .map(|p| PortFigures {
+                busy_refusals: p.refusals.load(Ordering::Relaxed),
+                mailbox_depth: p.mailbox.queued(),
+                control_depth: p.mailbox.control_queued(),
+                mailbox_capacity: p.mailbox.limits().capacity,
+                mailbox_backlog: p.mailbox.backlog(),
+                lane_depths: p.incoming.lane_depths(),
+                lane_capacity: p.incoming.capacity(),
+            })
             .collect()
     }
 

@@ -35,6 +35,7 @@ use super::clock::Clock;
 use super::envelope::{Envelope, Fault};
 use super::ticket::{DropScope, Reply};
 use super::Shared;
+use crate::telemetry::shard::{Observation, ShardFigures, ShardRecorder};
 use crate::Error;
 
 /// What a shard owns and how it applies commands: the one thing a service layer
@@ -57,6 +58,19 @@ pub(crate) trait ShardState: Send + 'static {
 
     /// Publishes what the batch changed and is published once per batch.
     fn end_batch(&mut self, _ctx: &mut Ctx<Self::Command>) {}
+
+    /// Number of telemetry operations ([`op_of`](Self::op_of) is below it).
+    const OPS: usize = 1;
+
+    /// The telemetry operation `cmd` is (an index below [`OPS`](Self::OPS)).
+    fn op_of(_cmd: &Self::Command) -> usize {
+        0
+    }
+
+    /// What the state reports of itself when telemetry observes the shard.
+    fn figures(&self) -> ShardFigures {
+        ShardFigures::default()
+    }
 }
 
 /// A deferred answer, run once the batch is published.
@@ -69,6 +83,8 @@ pub(crate) struct Ctx<C> {
     shards: usize,
     answers: Vec<Answer>,
     outbox: Vec<(usize, C)>,
+    /// The shard's telemetry, owned by its thread.
+    tele: ShardRecorder,
 }
 
 impl<C> Ctx<C> {
@@ -89,6 +105,13 @@ impl<C> Ctx<C> {
         if !reply.is_nobody() {
             self.answers.push(Box::new(move || reply.send(Ok(value))));
         }
+    }
+
+    /// The handler refused its command by the service's rule with `e` (telemetry counts
+    /// it by `e`'s variant name).
+    #[inline]
+    pub(crate) fn refused(&mut self, e: &dyn std::fmt::Debug) {
+        self.tele.error(e);
     }
 
     /// Sends `cmd` to shard `shard` after this batch, on the lane from this shard to it
@@ -145,6 +168,8 @@ pub(crate) struct ShardLoop<S: ShardState> {
     pace: Pace,
     ctx: Ctx<S::Command>,
     items: Vec<Item<S::Command>>,
+    /// Observe messages of this batch, answered at its end.
+    observers: Vec<Reply<Box<Observation>>>,
     /// Forwards not yet in their target's lane, by target.
     overflow: Vec<VecDeque<S::Command>>,
     overflow_len: usize,
@@ -173,6 +198,7 @@ impl<S: ShardState> ShardLoop<S> {
         shared: Arc<Shared<S::Command>>,
         clock: Clock,
         pace: Pace,
+        tele: ShardRecorder,
     ) -> Self {
         let shards = shared.ports.len();
         let batch_size = pace.batch_size.max(1);
@@ -186,8 +212,10 @@ impl<S: ShardState> ShardLoop<S> {
                 shards,
                 answers: Vec::with_capacity(batch_size),
                 outbox: Vec::new(),
+                tele,
             },
             items: Vec::with_capacity(batch_size),
+            observers: Vec::new(),
             overflow: (0..shards).map(|_| VecDeque::new()).collect(),
             overflow_len: 0,
             held: Vec::new(),
@@ -305,6 +333,7 @@ impl<S: ShardState> ShardLoop<S> {
                     applied += 1;
                     panics += self.fault(fault);
                 }
+                Item::Host(Envelope::Observe(reply)) => self.observers.push(reply),
             }
         }
         self.items = items;
@@ -325,6 +354,14 @@ impl<S: ShardState> ShardLoop<S> {
         // the counters.
         port.stats
             .batch(applied, std::mem::take(&mut self.forwarded), panics);
+        let elapsed = began.elapsed();
+        if self.ctx.tele.enabled() {
+            let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+            self.ctx.tele.batch(applied, nanos);
+        }
+        if !self.observers.is_empty() {
+            self.answer_observers();
+        }
         if self.overflow_len == 0 {
             self.answer_held();
             for answer in self.ctx.answers.drain(..) {
@@ -333,7 +370,18 @@ impl<S: ShardState> ShardLoop<S> {
         } else {
             self.held.append(&mut self.ctx.answers);
         }
-        self.measure(applied, began.elapsed());
+        self.measure(applied, elapsed);
+    }
+
+    /// Answers the batch's observe messages with a copy of the shard's telemetry.
+    #[cold]
+    fn answer_observers(&mut self) {
+        let report = self.shared.ports[self.index].stats.report(self.index);
+        let figures = self.state.figures();
+        for reply in std::mem::take(&mut self.observers) {
+            let observation = Box::new(self.ctx.tele.observe(report, figures));
+            self.ctx.reply(reply, observation);
+        }
     }
 
     /// Folds a batch's cost per command into the estimate and, when the backlog it
@@ -372,8 +420,11 @@ impl<S: ShardState> ShardLoop<S> {
     /// Applies one command under a panic guard; returns 1 if it panicked.
     #[inline]
     fn apply(&mut self, cmd: S::Command) -> u64 {
+        let sample = self.ctx.tele.begin(S::op_of(&cmd));
         let (state, ctx) = (&mut self.state, &mut self.ctx);
-        guarded(|| state.apply(cmd, ctx))
+        let panicked = guarded(|| state.apply(cmd, ctx));
+        self.ctx.tele.end(sample, panicked != 0);
+        panicked
     }
 
     fn fault(&mut self, fault: Fault) -> u64 {
@@ -504,6 +555,7 @@ impl<S: ShardState> Drop for ShardLoop<S> {
         port.mailbox.release(std::mem::take(&mut self.host_weight));
         port.mailbox.kill(drop, Envelope::weight);
         self.items.clear();
+        self.observers.clear();
         self.held.clear();
         self.ctx.answers.clear();
         self.ctx.outbox.clear();

@@ -16,6 +16,8 @@ use super::clock::Clock;
 use super::shard::{Pace, ShardLoop, ShardState};
 use super::stats::{ShardReport, ShardStats};
 use super::{Runtime, ShardPort, Shared};
+use crate::telemetry::host::HostTelemetry;
+use crate::telemetry::shard::ShardRecorder;
 
 /// What the runtime needs to know; the engine derives it from its `Config`, which has
 /// validated every field.
@@ -39,6 +41,10 @@ pub(crate) struct Settings {
     pub ticket_spin: Duration,
     /// The shards' clock.
     pub clock: Clock,
+    /// Record telemetry.
+    pub telemetry: bool,
+    /// Time one command and call in this many.
+    pub sample_every: u32,
 }
 
 /// Why [`Engine::start`](crate::Engine::start) refused a configuration or could not
@@ -141,6 +147,7 @@ impl<C: Send + 'static> Runtime<C> {
                     bell,
                     stats: ShardStats::default(),
                     dead: AtomicBool::new(false),
+                    refusals: Default::default(),
                 }
             })
             .collect();
@@ -154,6 +161,8 @@ impl<C: Send + 'static> Runtime<C> {
             send_timeout: settings.send_timeout,
             ticket_spin: settings.ticket_spin,
             clock: settings.clock.clone(),
+            op_of: S::op_of,
+            host: HostTelemetry::new(settings.telemetry, settings.sample_every),
         };
         let cores = if settings.pin_threads {
             core_affinity::get_core_ids().unwrap_or_default()
@@ -181,10 +190,11 @@ impl<C: Send + 'static> Runtime<C> {
             let ready_tx = ready_tx.clone();
             let theirs = shared.clone();
             let clock = settings.clock.clone();
+            let recorder = ShardRecorder::new(settings.telemetry, S::OPS, settings.sample_every);
             let spawned = std::thread::Builder::new()
                 .name(format!("mabeam-shard-{index}"))
                 .spawn(move || {
-                    let shard = ShardLoop::new(index, state, theirs, clock, pace);
+                    let shard = ShardLoop::new(index, state, theirs, clock, pace, recorder);
                     let pinned = core.map(|c| (c.id, core_affinity::set_for_current(c)));
                     let _ = ready_tx.send((index, pinned));
                     drop(ready_tx);

@@ -64,7 +64,7 @@ impl ShardStats {
 
 /// What one shard did, reported by [`Engine::shutdown`](crate::Engine::shutdown) (and,
 /// while it runs, by [`EngineHandle::shard_reports`](crate::EngineHandle::shard_reports)).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ShardReport {
     /// Shard index.
     pub shard: usize,

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use mabeam_shards::oneshot::{self, Canceled, Completer, WaitError, Waiter};
 
+use crate::telemetry::host::{ticket_created, ticket_dropped, Timing};
 use crate::Error;
 
 /// The pending result of a command sent to a shard.
@@ -74,6 +75,8 @@ use crate::Error;
 pub struct Ticket<T> {
     waiter: Option<Waiter<Result<T, Error>>>,
     spin: Duration,
+    /// The round trip being timed, if this call is sampled (telemetry).
+    timing: Option<Timing>,
 }
 
 /// Waiters spinning now, process-wide.
@@ -126,10 +129,12 @@ impl<T> Ticket<T> {
     /// A ticket and the reply that resolves it.
     pub(crate) fn new(spin: Duration) -> (Self, Reply<T>) {
         let (completer, waiter) = oneshot::oneshot();
+        ticket_created();
         (
             Self {
                 waiter: Some(waiter),
                 spin,
+                timing: None,
             },
             Reply(Target::Ticket(completer)),
         )
@@ -140,6 +145,19 @@ impl<T> Ticket<T> {
         let (ticket, reply) = Self::new(spin);
         reply.send(result);
         ticket
+    }
+
+    /// Times this ticket's round trip (telemetry): recorded when its result is taken.
+    pub(crate) fn set_timing(&mut self, timing: Option<Timing>) {
+        self.timing = timing;
+    }
+
+    /// The result was taken: ends the round trip's timing.
+    #[inline]
+    fn taken(&mut self) {
+        if let Some(t) = self.timing.take() {
+            t.done();
+        }
     }
 
     /// Spins up to `self.spin` for the result if a spinning slot is free.
@@ -172,10 +190,12 @@ impl<T> Ticket<T> {
         if let Some(r) = self.spin_for_result() {
             return r;
         }
-        match self.waiter.take() {
+        let r = match self.waiter.take() {
             Some(w) => w.wait(0).unwrap_or_else(canceled),
             None => Err(Error::AlreadyTaken),
-        }
+        };
+        self.taken();
+        r
     }
 
     /// Blocks until the result arrives or `timeout` passes. On [`Error::Timeout`] the
@@ -193,6 +213,7 @@ impl<T> Ticket<T> {
             Err(WaitError::Canceled) => canceled(Canceled),
         };
         self.waiter = None;
+        self.taken();
         result
     }
 
@@ -204,12 +225,19 @@ impl<T> Ticket<T> {
             Err(c) => canceled(c),
         };
         self.waiter = None;
+        self.taken();
         Some(result)
     }
 
     /// True once the result has arrived (and not yet been taken).
     pub fn is_ready(&self) -> bool {
         self.waiter.as_ref().is_some_and(|w| w.is_ready())
+    }
+}
+
+impl<T> Drop for Ticket<T> {
+    fn drop(&mut self) {
+        ticket_dropped();
     }
 }
 

@@ -1,0 +1,215 @@
+//! What telemetry costs: the original's economics scenario (`benches/economics.rs`: 50
+//! client threads × (100 pipelined auction creates + 100 market reads + 100 cached-pricing
+//! reads) = 15,000 operations per iteration) on `Config::default()` with telemetry on
+//! (the default: every command counted, one in 16 timed) and off, alternating on/off
+//! for `ROUNDS` rounds in one run, each sample a fresh engine running `ITERS`
+//! iterations. Prints each side's median throughput and the ratio.
+//!
+//! Run: `cargo bench --bench telemetry_cost` (plain `main`, no criterion: the point is
+//! the same-run alternation). `MABEAM_COST_ROUNDS` overrides the number of rounds,
+//! `MABEAM_COST_SAMPLE_EVERY` the timing rate of the "on" side.
+
+use std::hint::black_box;
+use std::sync::Barrier;
+use std::time::{Duration, Instant};
+
+use mabeam::auctions::{AuctionId, AuctionKind, AuctionSpec};
+use mabeam::market::MarketUpdate;
+use mabeam::pricing::PricingInput;
+use mabeam::telemetry::TelemetryConfig;
+use mabeam::{Config, Engine};
+
+const CLIENTS: usize = 50;
+const AUCTIONS_PER_CLIENT: usize = 100;
+const CATEGORIES: u64 = 16;
+const MAX_OPEN: usize = 1 << 16;
+/// Scenario iterations per sample.
+const ITERS: usize = 20;
+/// On/off rounds by default.
+const ROUNDS: usize = 9;
+
+fn inputs() -> Vec<PricingInput> {
+    (0..CATEGORIES)
+        .map(|c| PricingInput {
+            recent_prices: (0..20).map(|i| 100.0 + (c * 3 + i) as f64).collect(),
+            demand: 10.0 + c as f64,
+            supply: 5.0,
+            base_price: 50.0,
+        })
+        .collect()
+}
+
+fn prepare(telemetry: bool) -> Engine {
+    let sample_every = std::env::var("MABEAM_COST_SAMPLE_EVERY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(TelemetryConfig::default().sample_every);
+    let mut config = Config::default().with_telemetry(
+        TelemetryConfig::default()
+            .with_enabled(telemetry)
+            .with_sample_every(sample_every),
+    );
+    config.economics.auctions.max_open = MAX_OPEN;
+    let engine = Engine::start(config).expect("valid config");
+    for key in 0..CATEGORIES {
+        let update = MarketUpdate {
+            key,
+            price: 100 + key,
+            volume: 1,
+        };
+        let r = engine.market().update_acked(update).wait();
+        r.expect("engine running").expect("valid update");
+    }
+    for input in inputs() {
+        let r = engine.pricing().calculate(&input).wait();
+        r.expect("engine running").expect("valid input");
+    }
+    engine
+}
+
+/// One iteration of the scenario; its wall time and the auctions it created.
+fn scenario(engine: &Engine, inputs: &[PricingInput]) -> (Duration, Vec<AuctionId>) {
+    let start = Barrier::new(CLIENTS + 1);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..CLIENTS)
+            .map(|client| {
+                let start = &start;
+                s.spawn(move || {
+                    let auctions = engine.auctions();
+                    let spec = |i: usize| AuctionSpec {
+                        kind: AuctionKind::English {
+                            reserve: 100,
+                            min_increment: 1,
+                        },
+                        seller: client as u64,
+                        category: ((client + i) as u64 % CATEGORIES) as u32,
+                        deadline: None,
+                        buy_now: None,
+                    };
+                    start.wait();
+                    let tickets: Vec<_> = (0..AUCTIONS_PER_CLIENT)
+                        .map(|i| auctions.create(spec(i)))
+                        .collect();
+                    let ids: Vec<AuctionId> = tickets
+                        .into_iter()
+                        .map(|t| t.wait().expect("engine running").expect("valid spec"))
+                        .collect();
+                    for i in 0..AUCTIONS_PER_CLIENT {
+                        let key = (client + i) as u64 % CATEGORIES;
+                        black_box(engine.market().state(key).expect("running"));
+                        let input = &inputs[key as usize];
+                        black_box(engine.pricing().cached(input).expect("running"));
+                    }
+                    ids
+                })
+            })
+            .collect();
+        start.wait();
+        let t = Instant::now();
+        let ids: Vec<Vec<AuctionId>> = handles
+            .into_iter()
+            .map(|h| h.join().expect("client thread"))
+            .collect();
+        (t.elapsed(), ids.concat())
+    })
+}
+
+/// One sample: a fresh engine, `ITERS` iterations (each one's auctions closed untimed);
+/// operations per second.
+fn sample(telemetry: bool, inputs: &[PricingInput]) -> f64 {
+    let engine = prepare(telemetry);
+    let mut timed = Duration::ZERO;
+    for _ in 0..ITERS {
+        let (elapsed, ids) = scenario(&engine, inputs);
+        timed += elapsed;
+        let tickets: Vec<_> = ids.iter().map(|&id| engine.auctions().close(id)).collect();
+        for t in tickets {
+            let _outcome = t.wait().expect("engine running");
+        }
+    }
+    let ops = (ITERS * CLIENTS * AUCTIONS_PER_CLIENT * 3) as f64;
+    ops / timed.as_secs_f64()
+}
+
+/// Snapshot reads on one thread (`market().state`, a hit): reads per second. The read
+/// path is where telemetry's per-thread counter is nearest to the work.
+fn reads(telemetry: bool) -> f64 {
+    let engine = prepare(telemetry);
+    let n = 2_000_000u64;
+    let t = Instant::now();
+    for i in 0..n {
+        black_box(engine.market().state(i % CATEGORIES).expect("running"));
+    }
+    n as f64 / t.elapsed().as_secs_f64()
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    let n = xs.len();
+    if n % 2 == 1 {
+        xs[n / 2]
+    } else {
+        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
+    }
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing: run one
+    // round so the build is checked without taking long.
+    let benching = std::env::args().any(|a| a == "--bench");
+    let rounds = std::env::var("MABEAM_COST_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(if benching { ROUNDS } else { 1 });
+    let inputs = inputs();
+    let (mut on, mut off) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        // Alternate which side goes first, so drift on a loaded machine hits both.
+        let order = if round % 2 == 0 {
+            [true, false]
+        } else {
+            [false, true]
+        };
+        for telemetry in order {
+            let rate = sample(telemetry, &inputs);
+            println!(
+                "round {round}: telemetry {:<3} {:>6.3} M ops/s",
+                if telemetry { "on" } else { "off" },
+                rate / 1e6
+            );
+            if telemetry { &mut on } else { &mut off }.push(rate);
+        }
+    }
+    let (mut reads_on, mut reads_off) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let order = if round % 2 == 0 {
+            [true, false]
+        } else {
+            [false, true]
+        };
+        for telemetry in order {
+            let rate = reads(telemetry);
+            if telemetry {
+                &mut reads_on
+            } else {
+                &mut reads_off
+            }
+            .push(rate);
+        }
+    }
+    let (reads_on, reads_off) = (median(reads_on), median(reads_off));
+    println!(
+        "snapshot reads, 1 thread, median of {rounds} samples each: telemetry on {:.2} M/s, off {:.2} M/s, on/off {:.3}",
+        reads_on / 1e6,
+        reads_off / 1e6,
+        reads_on / reads_off
+    );
+    let (on, off) = (median(on), median(off));
+    println!(
+        "economics scenario, median of {rounds} samples each: telemetry on {:.3} M ops/s, off {:.3} M ops/s, on/off {:.3} (cost {:+.1} %)",
+        on / 1e6,
+        off / 1e6,
+        on / off,
+        (1.0 - on / off) * 100.0
+    );
+}
