@@ -29,6 +29,7 @@
 mod batch;
 pub(crate) mod clock;
 mod envelope;
+mod export;
 mod shard;
 mod start;
 mod stats;
@@ -106,6 +107,8 @@ impl<C> Shared<C> {
 /// [module docs](self).
 pub(crate) struct Runtime<C> {
     shared: Arc<Shared<C>>,
+    /// Held by the one export running (exports are serialised).
+    exporting: parking_lot::Mutex<()>,
     send_timeout: Duration,
     ticket_spin: Duration,
     clock: Clock,
