@@ -73,10 +73,14 @@ impl<'e> Auctions<'e> {
         Self { inner }
     }
 
-    /// The shard of auction `id`, or `None` if the id cannot be one of this engine's.
+    /// The shard of auction `id`: its prefix, taken modulo the shard count when the
+    /// auction was restored from an engine with more shards (see [`crate::state`]).
+    #[inline]
     fn shard(&self, id: AuctionId) -> Option<usize> {
-        let shard = (id >> AUCTION_SEQ_BITS) as usize;
-        (shard < self.inner.ports.len()).then_some(shard)
+        Some(crate::runtime::shard_for_prefix(
+            id >> AUCTION_SEQ_BITS,
+            self.inner.ports.len(),
+        ))
     }
 
     fn call<T>(
@@ -168,7 +172,10 @@ impl<'e> Auctions<'e> {
     /// For an open Dutch auction, the clock price at this moment.
     fn with_clock_price(&self, mut status: AuctionStatus) -> AuctionStatus {
         if status.kind == KindTag::Dutch && status.state == AuctionState::Open {
-            let shard = (status.id >> AUCTION_SEQ_BITS) as usize;
+            let shard = crate::runtime::shard_for_prefix(
+                status.id >> AUCTION_SEQ_BITS,
+                self.inner.ports.len(),
+            );
             if let Some(clock) = self.inner.ports[shard].economics.dutch.get(status.id) {
                 let price = dutch_price(&clock, status.created_at, self.inner.config.clock.now());
                 status.price = Some(price);

@@ -78,6 +78,7 @@ pub mod events;
 pub mod market;
 pub mod pricing;
 pub mod registry;
+pub mod state;
 mod tasks;
 #[doc(hidden)]
 pub mod testing;

@@ -125,7 +125,13 @@ impl<C: Send + 'static> Runtime<C> {
     /// Errors: `ShutDown` once shutdown has begun, `ShardDown(i)` if a shard is dead,
     /// `Busy` if a marker found no room within the send timeout, `Internal` if a
     /// shard's export panicked. The engine runs on unchanged after an error.
-    pub(crate) fn export(&self) -> Result<Vec<Box<dyn Any + Send>>, Error> {
+    ///
+    /// `host` runs while every shard is frozen with its snapshot taken (for state the
+    /// caller keeps outside the shards).
+    pub(crate) fn export_with(
+        &self,
+        host: impl FnOnce(),
+    ) -> Result<Vec<Box<dyn Any + Send>>, Error> {
         self.check_open()?;
         let _one_at_a_time = self.exporting.lock();
         let shared = &*self.shared;
@@ -185,6 +191,7 @@ impl<C: Send + 'static> Runtime<C> {
                 Err(_) => self.check_alive()?,
             }
         }
+        host();
         Ok(out.into_iter().flatten().collect())
     }
 

@@ -130,6 +130,20 @@ pub(crate) fn shard_for(key: u64, n: usize) -> usize {
     ((u128::from(mix64(key)) * n as u128) >> 64) as usize
 }
 
+/// The shard of `n` that owns an id whose top bits are `prefix` (auction and session
+/// ids: the creating shard). A prefix at or above `n` (an id restored from an engine with
+/// more shards) owns shard `prefix % n`, where the restore put it; the remainder is
+/// computed only then, so the common case is one predicted branch.
+#[inline]
+pub(crate) fn shard_for_prefix(prefix: u64, n: usize) -> usize {
+    let n64 = n as u64;
+    if prefix < n64 {
+        prefix as usize
+    } else {
+        (prefix % n64.max(1)) as usize
+    }
+}
+
 impl<C: Send + 'static> Runtime<C> {
     /// Number of shards.
     #[inline]
