@@ -96,7 +96,12 @@ fn populate(engine: &Engine, clock: &ManualClock) -> Built {
             tasks_completed: id,
             data: [id, 1, 2, 3],
         };
-        engine.agents().update_acked(id, state).wait().unwrap().unwrap();
+        engine
+            .agents()
+            .update_acked(id, state)
+            .wait()
+            .unwrap()
+            .unwrap();
     }
 
     let a = engine.auctions();
@@ -113,13 +118,43 @@ fn populate(engine: &Engine, clock: &ManualClock) -> Built {
     };
     // Open English with bids.
     let open = a.create(english(100)).wait().unwrap().unwrap();
-    a.bid(open, Bid { bidder: 2, amount: 120, bundle: 0 }).wait().unwrap().unwrap();
-    a.bid(open, Bid { bidder: 3, amount: 130, bundle: 0 }).wait().unwrap().unwrap();
+    a.bid(
+        open,
+        Bid {
+            bidder: 2,
+            amount: 120,
+            bundle: 0,
+        },
+    )
+    .wait()
+    .unwrap()
+    .unwrap();
+    a.bid(
+        open,
+        Bid {
+            bidder: 3,
+            amount: 130,
+            bundle: 0,
+        },
+    )
+    .wait()
+    .unwrap()
+    .unwrap();
     auctions.push(open);
     // Closed with a sale (feeds market key 7).
     for i in 0..6u64 {
         let id = a.create(english(50)).wait().unwrap().unwrap();
-        a.bid(id, Bid { bidder: 10 + i, amount: 60 + i, bundle: 0 }).wait().unwrap().unwrap();
+        a.bid(
+            id,
+            Bid {
+                bidder: 10 + i,
+                amount: 60 + i,
+                bundle: 0,
+            },
+        )
+        .wait()
+        .unwrap()
+        .unwrap();
         a.close(id).wait().unwrap().unwrap();
         auctions.push(id);
     }
@@ -140,7 +175,17 @@ fn populate(engine: &Engine, clock: &ManualClock) -> Built {
         .unwrap()
         .unwrap();
     for b in 0..4 {
-        a.bid(sealed, Bid { bidder: 50 + b, amount: 10 + b * 7, bundle: 0 }).wait().unwrap().unwrap();
+        a.bid(
+            sealed,
+            Bid {
+                bidder: 50 + b,
+                amount: 10 + b * 7,
+                bundle: 0,
+            },
+        )
+        .wait()
+        .unwrap()
+        .unwrap();
     }
     auctions.push(sealed);
     let dutch = a
@@ -174,8 +219,28 @@ fn populate(engine: &Engine, clock: &ManualClock) -> Built {
         .wait()
         .unwrap()
         .unwrap();
-    a.bid(comb, Bid { bidder: 70, amount: 30, bundle: 0b0011 }).wait().unwrap().unwrap();
-    a.bid(comb, Bid { bidder: 71, amount: 40, bundle: 0b1100 }).wait().unwrap().unwrap();
+    a.bid(
+        comb,
+        Bid {
+            bidder: 70,
+            amount: 30,
+            bundle: 0b0011,
+        },
+    )
+    .wait()
+    .unwrap()
+    .unwrap();
+    a.bid(
+        comb,
+        Bid {
+            bidder: 71,
+            amount: 40,
+            bundle: 0b1100,
+        },
+    )
+    .wait()
+    .unwrap()
+    .unwrap();
     auctions.push(comb);
 
     let mut markets = vec![7];
@@ -183,7 +248,11 @@ fn populate(engine: &Engine, clock: &ManualClock) -> Built {
         for p in 0..3 {
             engine
                 .market()
-                .update_acked(MarketUpdate { key: k, price: 10 * k + p, volume: p + 1 })
+                .update_acked(MarketUpdate {
+                    key: k,
+                    price: 10 * k + p,
+                    volume: p + 1,
+                })
                 .wait()
                 .unwrap()
                 .unwrap();
@@ -198,9 +267,15 @@ fn populate(engine: &Engine, clock: &ManualClock) -> Built {
 
     let c = engine.coordination();
     let deadline = T0 + 5_000_000;
-    let s1 = c.initiate(&[1, 2, 3], Protocol::Majority, deadline).unwrap();
-    let s2 = c.initiate(&[4, 5], Protocol::AllAcknowledge, deadline).unwrap();
-    let s3 = c.initiate(&[6, 7, 8, 9], Protocol::Unanimous, deadline).unwrap();
+    let s1 = c
+        .initiate(&[1, 2, 3], Protocol::Majority, deadline)
+        .unwrap();
+    let s2 = c
+        .initiate(&[4, 5], Protocol::AllAcknowledge, deadline)
+        .unwrap();
+    let s3 = c
+        .initiate(&[6, 7, 8, 9], Protocol::Unanimous, deadline)
+        .unwrap();
     engine.flush().unwrap();
     c.vote(s1, 1, 42).wait().unwrap().unwrap();
     c.acknowledge(s2, 4).wait().unwrap().unwrap();
@@ -215,7 +290,10 @@ fn populate(engine: &Engine, clock: &ManualClock) -> Built {
     }
     b.create(2, 3).unwrap();
 
-    engine.events().publish("host.note", b"hello", Some(5)).unwrap();
+    engine
+        .events()
+        .publish("host.note", b"hello", Some(5))
+        .unwrap();
     engine.events().publish("host.other", b"", None).unwrap();
 
     clock.advance(Duration::from_nanos(2_500));
@@ -252,14 +330,20 @@ struct Reads {
 }
 
 fn names(mut entries: Vec<Entry>) -> Vec<String> {
-    let mut v: Vec<String> = entries.drain(..).map(|e| e.name.as_str().to_owned()).collect();
+    let mut v: Vec<String> = entries
+        .drain(..)
+        .map(|e| e.name.as_str().to_owned())
+        .collect();
     v.sort();
     v
 }
 
 fn reads(engine: &Engine, b: &Built) -> Reads {
     let r = engine.registry();
-    let mut active = engine.auctions().list_active(AuctionFilter::default()).unwrap();
+    let mut active = engine
+        .auctions()
+        .list_active(AuctionFilter::default())
+        .unwrap();
     active.sort_by_key(|s| s.id);
     Reads {
         lookups: b.names.iter().map(|n| r.lookup(n).unwrap()).collect(),
@@ -267,12 +351,32 @@ fn reads(engine: &Engine, b: &Built) -> Reads {
         plan_search: names(r.find_by_capability(&["plan", "search"]).unwrap()),
         light: names(r.query(&[Filter::new(Field::Load, Op::Lt(20))]).unwrap()),
         count: r.count().unwrap(),
-        agents: b.agents.iter().map(|&id| engine.agents().get(id).unwrap()).collect(),
-        auctions: b.auctions.iter().map(|&id| engine.auctions().status(id).unwrap()).collect(),
+        agents: b
+            .agents
+            .iter()
+            .map(|&id| engine.agents().get(id).unwrap())
+            .collect(),
+        auctions: b
+            .auctions
+            .iter()
+            .map(|&id| engine.auctions().status(id).unwrap())
+            .collect(),
         active,
-        markets: b.markets.iter().map(|&k| engine.market().state(k).unwrap()).collect(),
-        pricing: b.pricing.iter().map(|i| engine.pricing().cached(i).unwrap()).collect(),
-        sessions: b.sessions.iter().map(|&id| engine.coordination().status(id).unwrap()).collect(),
+        markets: b
+            .markets
+            .iter()
+            .map(|&k| engine.market().state(k).unwrap())
+            .collect(),
+        pricing: b
+            .pricing
+            .iter()
+            .map(|i| engine.pricing().cached(i).unwrap())
+            .collect(),
+        sessions: b
+            .sessions
+            .iter()
+            .map(|&id| engine.coordination().status(id).unwrap())
+            .collect(),
         barriers: b
             .barriers
             .iter()
@@ -326,20 +430,39 @@ fn four_shards_to_centralized_to_three_shards_keeps_state_and_reads() {
     let (open, leading) = built.open_english;
     let too_low = third
         .auctions()
-        .bid(open, Bid { bidder: 9, amount: leading, bundle: 0 })
+        .bid(
+            open,
+            Bid {
+                bidder: 9,
+                amount: leading,
+                bundle: 0,
+            },
+        )
         .wait()
         .unwrap();
     assert!(too_low.is_err(), "the restored leader still counts");
     third
         .auctions()
-        .bid(open, Bid { bidder: 9, amount: leading + 5, bundle: 0 })
+        .bid(
+            open,
+            Bid {
+                bidder: 9,
+                amount: leading + 5,
+                bundle: 0,
+            },
+        )
         .wait()
         .unwrap()
         .unwrap();
     let outcome = third.auctions().close(open).wait().unwrap().unwrap();
     assert_eq!(outcome.winner(), Some(9));
     let (session, voter) = built.open_session;
-    let done = third.coordination().vote(session, voter, 42).wait().unwrap().unwrap();
+    let done = third
+        .coordination()
+        .vote(session, voter, 42)
+        .wait()
+        .unwrap()
+        .unwrap();
     assert!(done.is_some_and(|c| c.decided == Some(42)));
     // New ids do not collide with restored ones.
     let fresh = third
@@ -355,7 +478,10 @@ fn four_shards_to_centralized_to_three_shards_keeps_state_and_reads() {
         .unwrap()
         .unwrap();
     assert!(!built.auctions.contains(&fresh));
-    let fresh_session = third.coordination().initiate(&[1, 2], Protocol::Majority, T0 + 9_000_000).unwrap();
+    let fresh_session = third
+        .coordination()
+        .initiate(&[1, 2], Protocol::Majority, T0 + 9_000_000)
+        .unwrap();
     assert!(!built.sessions.contains(&fresh_session));
     // A restored barrier goes on from its generation.
     assert_eq!(third.barriers().wait(1, LONG).unwrap().generation, 3);
@@ -385,7 +511,9 @@ fn restored_registry_entries_are_owned_by_nobody_until_claimed() {
         second.registry().claim("nobody"),
         Err(RegistryError::NotFound)
     ));
-    lease.update_metadata(&MetadataSpec::with_capabilities(&["y"])).unwrap();
+    lease
+        .update_metadata(&MetadataSpec::with_capabilities(&["y"]))
+        .unwrap();
     lease.release().unwrap();
     assert!(second.registry().lookup("solo").unwrap().is_none());
 }
@@ -398,7 +526,12 @@ fn a_state_over_the_configured_bounds_is_refused_and_starts_nothing() {
         first.agents().update(i, AgentState::default()).unwrap();
     }
     for i in 0..5 {
-        std::mem::forget(first.registry().register(&format!("n{i}"), i, &MetadataSpec::default()).unwrap());
+        std::mem::forget(
+            first
+                .registry()
+                .register(&format!("n{i}"), i, &MetadataSpec::default())
+                .unwrap(),
+        );
     }
     first.flush().unwrap();
     let state = first.export().unwrap();
@@ -426,7 +559,10 @@ fn a_state_over_the_configured_bounds_is_refused_and_starts_nothing() {
     duplicate.registry.push(duplicate.registry[0].clone());
     assert!(matches!(
         Engine::start_from(centralized(&clock), &duplicate),
-        Err(RestoreError::Invalid { part: "registry", .. })
+        Err(RestoreError::Invalid {
+            part: "registry",
+            ..
+        })
     ));
     let mut bad_config = centralized(&clock);
     bad_config.mailbox_capacity = 0;
@@ -461,7 +597,11 @@ fn random_history(engine: &Engine, clock: &ManualClock, rng: &mut Rng, steps: us
         match rng.below(10) {
             0 => {
                 let name = format!("r{}", rng.below(50));
-                if let Ok(lease) = engine.registry().register(&name, rng.below(9), &MetadataSpec::with_capabilities(&["a"])) {
+                if let Ok(lease) = engine.registry().register(
+                    &name,
+                    rng.below(9),
+                    &MetadataSpec::with_capabilities(&["a"]),
+                ) {
                     leases.push(lease);
                 }
             }
@@ -473,11 +613,23 @@ fn random_history(engine: &Engine, clock: &ManualClock, rng: &mut Rng, steps: us
             }
             2 => {
                 let id = rng.below(40);
-                let _ = engine.agents().update_acked(id, AgentState { load: rng.below(100), ..AgentState::default() }).wait();
+                let _ = engine
+                    .agents()
+                    .update_acked(
+                        id,
+                        AgentState {
+                            load: rng.below(100),
+                            ..AgentState::default()
+                        },
+                    )
+                    .wait();
             }
             3 => {
                 let spec = AuctionSpec {
-                    kind: AuctionKind::English { reserve: 10, min_increment: 1 },
+                    kind: AuctionKind::English {
+                        reserve: 10,
+                        min_increment: 1,
+                    },
                     seller: 1,
                     category: rng.below(5) as u32,
                     deadline: Some(clock.now() + 1 + rng.below(20_000)),
@@ -489,32 +641,66 @@ fn random_history(engine: &Engine, clock: &ManualClock, rng: &mut Rng, steps: us
             }
             4 if !auctions.is_empty() => {
                 let id = auctions[rng.below(auctions.len() as u64) as usize];
-                let _ = engine.auctions().bid(id, Bid { bidder: rng.below(9), amount: 10 + rng.below(200), bundle: 0 }).wait();
+                let _ = engine
+                    .auctions()
+                    .bid(
+                        id,
+                        Bid {
+                            bidder: rng.below(9),
+                            amount: 10 + rng.below(200),
+                            bundle: 0,
+                        },
+                    )
+                    .wait();
             }
             5 if !auctions.is_empty() => {
                 let id = auctions[rng.below(auctions.len() as u64) as usize];
                 let _ = engine.auctions().close(id).wait();
             }
             6 => {
-                let _ = engine.market().update_acked(MarketUpdate { key: rng.below(8), price: rng.below(1000), volume: 1 + rng.below(5) }).wait();
+                let _ = engine
+                    .market()
+                    .update_acked(MarketUpdate {
+                        key: rng.below(8),
+                        price: rng.below(1000),
+                        volume: 1 + rng.below(5),
+                    })
+                    .wait();
             }
             7 => {
                 let a = rng.below(40);
-                let _ = engine.agents().update_acked(a, AgentState::default()).wait();
-                let _ = engine.agents().update_acked(a + 1, AgentState::default()).wait();
+                let _ = engine
+                    .agents()
+                    .update_acked(a, AgentState::default())
+                    .wait();
+                let _ = engine
+                    .agents()
+                    .update_acked(a + 1, AgentState::default())
+                    .wait();
                 engine.flush().unwrap();
-                if let Ok(id) = engine.coordination().initiate(&[a, a + 1], Protocol::Majority, clock.now() + 1 + rng.below(20_000)) {
+                if let Ok(id) = engine.coordination().initiate(
+                    &[a, a + 1],
+                    Protocol::Majority,
+                    clock.now() + 1 + rng.below(20_000),
+                ) {
                     sessions.push((id, a));
                 }
             }
             8 if !sessions.is_empty() => {
                 engine.flush().unwrap();
                 let (id, a) = sessions[rng.below(sessions.len() as u64) as usize];
-                let _ = engine.coordination().vote(id, a + rng.below(2), rng.below(3) as u32).wait();
+                let _ = engine
+                    .coordination()
+                    .vote(id, a + rng.below(2), rng.below(3) as u32)
+                    .wait();
             }
             _ => {
                 clock.advance(Duration::from_nanos(rng.below(5_000)));
-                let _ = engine.events().publish("host.random", &[rng.below(255) as u8; 3], Some(rng.below(4)));
+                let _ = engine.events().publish(
+                    "host.random",
+                    &[rng.below(255) as u8; 3],
+                    Some(rng.below(4)),
+                );
             }
         }
     }
@@ -536,16 +722,27 @@ fn random_histories_export_and_restore_to_the_same_state() {
         let decoded = EngineState::from_bytes(&bytes).unwrap();
         assert_eq!(decoded, state, "seed {seed}: the file round trip differs");
         let other = 1 + rng.below(4) as usize;
-        let config = if rng.below(3) == 0 { centralized(&clock) } else { sharded(other, &clock) };
+        let config = if rng.below(3) == 0 {
+            centralized(&clock)
+        } else {
+            sharded(other, &clock)
+        };
         let second = Engine::start_from(config, &decoded).unwrap();
         let again = second.export().unwrap();
-        assert_eq!(again, state, "seed {seed}: {shards} shards → restored export differs");
+        assert_eq!(
+            again, state,
+            "seed {seed}: {shards} shards → restored export differs"
+        );
         // The restored engine goes on (rules, timers, ids), and what it then holds
         // round-trips again into yet another shape.
         random_history(&second, &clock, &mut rng, 60);
         let later = second.export().unwrap();
         let third = Engine::start_from(sharded(1 + rng.below(4) as usize, &clock), &later).unwrap();
-        assert_eq!(third.export().unwrap(), later, "seed {seed}: second round trip differs");
+        assert_eq!(
+            third.export().unwrap(),
+            later,
+            "seed {seed}: second round trip differs"
+        );
         third.shutdown();
         second.shutdown();
     }
@@ -573,11 +770,19 @@ fn the_cut_is_consistent_under_concurrent_writers() {
                 let mut k = 0u64;
                 while !stop.load(Ordering::Relaxed) && k < 20_000 {
                     k += 1;
-                    let state = AgentState { data: [k, w, 0, 0], ..AgentState::default() };
+                    let state = AgentState {
+                        data: [k, w, 0, 0],
+                        ..AgentState::default()
+                    };
                     // Alternate acknowledged and fire-and-forget writes; a fire-and-forget
                     // write refused `Busy` during the export is retried (not lost).
                     if k % 2 == 0 {
-                        engine.agents().update_acked(w * 1_000_000 + k, state).wait().unwrap().unwrap();
+                        engine
+                            .agents()
+                            .update_acked(w * 1_000_000 + k, state)
+                            .wait()
+                            .unwrap()
+                            .unwrap();
                         acked.store(k, Ordering::SeqCst);
                     } else {
                         while engine.agents().update(w * 1_000_000 + k, state).is_err() {}
@@ -638,7 +843,10 @@ fn a_sale_and_its_market_feed_are_in_the_cut_together() {
             let a = handle.auctions();
             let id = a
                 .create(AuctionSpec {
-                    kind: AuctionKind::English { reserve: 1, min_increment: 1 },
+                    kind: AuctionKind::English {
+                        reserve: 1,
+                        min_increment: 1,
+                    },
                     seller: 1,
                     category: (i % 16) as u32,
                     deadline: None,
@@ -647,7 +855,15 @@ fn a_sale_and_its_market_feed_are_in_the_cut_together() {
                 .wait()
                 .unwrap()
                 .unwrap();
-            a.bid_nowait(id, Bid { bidder: 2, amount: 5, bundle: 0 }).unwrap();
+            a.bid_nowait(
+                id,
+                Bid {
+                    bidder: 2,
+                    amount: 5,
+                    bundle: 0,
+                },
+            )
+            .unwrap();
             let _ = a.close(id).wait().unwrap();
         }
     });
@@ -664,6 +880,9 @@ fn a_sale_and_its_market_feed_are_in_the_cut_together() {
             .filter(|a| a.outcome.as_ref().is_some_and(|o| o.is_sold()))
             .count() as u64;
         let fed: u64 = state.markets.iter().map(|m| m.state.update_count).sum();
-        assert_eq!(sold, fed, "sales in the cut and market updates in the cut differ");
+        assert_eq!(
+            sold, fed,
+            "sales in the cut and market updates in the cut differ"
+        );
     }
 }

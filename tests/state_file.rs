@@ -38,17 +38,31 @@ fn small_state() -> EngineState {
         .unwrap();
     engine
         .auctions()
-        .bid(id, Bid { bidder: 5, amount: 3, bundle: 0 })
+        .bid(
+            id,
+            Bid {
+                bidder: 5,
+                amount: 3,
+                bundle: 0,
+            },
+        )
         .wait()
         .unwrap()
         .unwrap();
     engine.auctions().close(id).wait().unwrap().unwrap();
     engine
         .market()
-        .update(MarketUpdate { key: 9, price: 4, volume: 2 })
+        .update(MarketUpdate {
+            key: 9,
+            price: 4,
+            volume: 2,
+        })
         .unwrap();
     engine.barriers().create(1, 2).unwrap();
-    engine.events().publish("host.x", b"payload", Some(1)).unwrap();
+    engine
+        .events()
+        .publish("host.x", b"payload", Some(1))
+        .unwrap();
     engine.flush().unwrap();
     engine.export().unwrap()
 }

@@ -54,7 +54,7 @@
 //! [`MAX_CAPABILITIES`]: crate::registry::MAX_CAPABILITIES
 //! [`Config::restore`]: crate::Config::restore
 
-mod file;
+pub mod file;
 pub(crate) mod restore;
 
 use std::fmt;
