@@ -74,13 +74,13 @@ impl<'e> Auctions<'e> {
     }
 
     /// The shard of auction `id`: its prefix, taken modulo the shard count when the
-    /// auction was restored from an engine with more shards (see [`crate::state`]).
+    /// auction was restored from an engine with more shards (see [`crate::state`]); `None`
+    /// for a prefix that cannot be one of this engine's.
     #[inline]
     fn shard(&self, id: AuctionId) -> Option<usize> {
-        Some(crate::runtime::shard_for_prefix(
-            id >> AUCTION_SEQ_BITS,
-            self.inner.ports.len(),
-        ))
+        let prefix = id >> AUCTION_SEQ_BITS;
+        (prefix < self.inner.id_prefixes)
+            .then(|| crate::runtime::shard_for_prefix(prefix, self.inner.ports.len()))
     }
 
     fn call<T>(

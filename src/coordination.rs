@@ -278,12 +278,12 @@ impl<'e> Coordination<'e> {
     }
 
     /// The shard of session `id`: its prefix, taken modulo the shard count when the
-    /// session was restored from an engine with more shards (see [`crate::state`]).
+    /// session was restored from an engine with more shards (see [`crate::state`]); `None`
+    /// for a prefix that cannot be one of this engine's.
     fn shard(&self, id: u64) -> Option<usize> {
-        Some(crate::runtime::shard_for_prefix(
-            id >> SESSION_SEQ_BITS,
-            self.inner.ports.len(),
-        ))
+        let prefix = id >> SESSION_SEQ_BITS;
+        (prefix < self.inner.id_prefixes)
+            .then(|| crate::runtime::shard_for_prefix(prefix, self.inner.ports.len()))
     }
 
     /// Starts a session among `agents` that must end by `deadline` (engine clock

@@ -86,6 +86,10 @@ pub(crate) struct Inner {
     /// prefixes and event shards this engine does not have): later exports keep them.
     pub carried_auction_sequences: Vec<u64>,
     pub carried_event_sequences: Vec<u64>,
+    /// Auction and session id prefixes that can be this engine's: the shard count, or
+    /// more after a restore from an engine with more shards. An id with a prefix beyond
+    /// is refused without a message (`NotFound` / unknown session).
+    pub id_prefixes: u64,
 }
 
 impl Inner {
@@ -447,6 +451,7 @@ impl Engine {
         let capabilities = Interner::new(mabeam_shards::registry::MAX_CAPABILITIES);
         let barriers = BarrierMap::default();
         let (mut carried_auction_sequences, mut carried_event_sequences) = (Vec::new(), Vec::new());
+        let mut id_prefixes = n as u64;
         if let Some(state) = restore {
             crate::state::restore::check_bounds(&config, state, n)?;
             crate::state::restore::fill(&mut states, &capabilities, state)?;
@@ -454,6 +459,7 @@ impl Engine {
             coordination.continue_at(state.session_sequence);
             carried_auction_sequences = state.auction_sequences.clone();
             carried_event_sequences = state.event_sequences.clone();
+            id_prefixes = crate::state::restore::id_prefixes(state).max(id_prefixes);
         }
         let tasks = TaskPool::start(config.task_workers, config.task_queue)
             .map_err(|e| StartError::Spawn(e.to_string()))?;
@@ -477,6 +483,7 @@ impl Engine {
             cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
             carried_auction_sequences,
             carried_event_sequences,
+            id_prefixes,
             config,
         });
         Ok(Engine {

@@ -36,10 +36,12 @@
 //!
 //! Auction and coordination-session ids carry the shard that created them in their top
 //! bits (`prefix << 48 | sequence`). Ids route to shard `prefix % shards` (the
-//! remainder is only computed when the prefix is not a shard of this engine: one
-//! predicted branch on the read path), and a restore puts every auction and session on
-//! exactly that shard, so restored ids keep working with any shard count and no lookup
-//! table. New ids stay distinct from restored ones: the state keeps each prefix's next
+//! remainder is only computed when the prefix is not a shard of this engine), and a
+//! restore puts every auction and session on exactly that shard, so restored ids keep
+//! working with any shard count and no lookup table. An id whose prefix no shard of this
+//! engine or of the state it was restored from could have made is refused without a
+//! message, as before. The read path pays one compare against that prefix bound (a field
+//! of the engine, read-only after start) and one predicted branch; see `BENCHMARKS.md`. New ids stay distinct from restored ones: the state keeps each prefix's next
 //! auction sequence and the session sequence, and a restored engine continues after
 //! them.
 //!

@@ -393,3 +393,16 @@ pub(crate) fn fill(
     }
     Ok(())
 }
+
+/// One more than the largest auction or session id prefix the state knows of.
+pub(crate) fn id_prefixes(state: &EngineState) -> u64 {
+    let auctions = state.auction_sequences.len() as u64;
+    let max = state
+        .auctions
+        .iter()
+        .map(|a| a.id >> AUCTION_SEQ_BITS)
+        .chain(state.sessions.iter().map(|s| s.id >> SESSION_SEQ_BITS))
+        .max()
+        .map_or(0, |p| p + 1);
+    auctions.max(max)
+}
