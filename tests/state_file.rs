@@ -181,3 +181,17 @@ fn a_well_checksummed_lying_body_is_corrupt_not_a_panic_or_an_allocation() {
         Err(StateFileError::Truncated)
     ));
 }
+
+/// With the `serde` feature, the state and every part implement `Serialize` and
+/// `Deserialize`: checked at compile time (this test only builds if they do); no format
+/// crate is a dependency, so no encoding round trip is run here.
+#[cfg(feature = "serde")]
+#[test]
+fn the_state_is_serde_with_the_feature() {
+    fn bounds<T: serde::Serialize + serde::de::DeserializeOwned>() {}
+    bounds::<EngineState>();
+    bounds::<mabeam::state::EventPayload>();
+    bounds::<mabeam::state::RegistryRecord>();
+    let state = small_state();
+    assert!(!state.registry.is_empty());
+}
