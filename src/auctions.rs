@@ -79,10 +79,14 @@ impl<'e> Auctions<'e> {
         Self { inner }
     }
 
-    /// The shard of auction `id`, or `None` if the id cannot be one of this engine's.
+    /// The shard of auction `id`: its prefix, taken modulo the shard count when the
+    /// auction was restored from an engine with more shards (see [`crate::state`]); `None`
+    /// for a prefix that cannot be one of this engine's.
+    #[inline]
     fn shard(&self, id: AuctionId) -> Option<usize> {
-        let shard = id.shard();
-        (shard < self.inner.ports.len()).then_some(shard)
+        let prefix = id.shard() as u64;
+        (prefix < self.inner.id_prefixes)
+            .then(|| crate::runtime::shard_for_prefix(prefix, self.inner.ports.len()))
     }
 
     fn call<T>(
@@ -175,7 +179,8 @@ impl<'e> Auctions<'e> {
     /// For an open Dutch auction, the clock price at this moment.
     fn with_clock_price(&self, mut status: AuctionStatus) -> AuctionStatus {
         if status.kind == KindTag::Dutch && status.state == AuctionState::Open {
-            let shard = status.id.shard();
+            let shard =
+                crate::runtime::shard_for_prefix(status.id.shard() as u64, self.inner.ports.len());
             let dutch = &self.inner.ports[shard].economics.dutch;
             if let Some(clock) = dutch.get(status.id.to_raw()) {
                 let price = dutch_price(&clock, status.created_at, self.inner.config.clock.now());

@@ -104,6 +104,42 @@ impl BarrierMap {
     }
 
     /// Wakes every waiter of every barrier with `ShutDown`.
+    /// Every barrier's parties and generation, by id (for an export).
+    pub(crate) fn export(&self) -> Vec<crate::state::BarrierRecord> {
+        let mut out: Vec<_> = self
+            .map
+            .read()
+            .iter()
+            .map(|(&id, cell)| crate::state::BarrierRecord {
+                id,
+                parties: u32::try_from(cell.parties()).unwrap_or(u32::MAX),
+                generation: cell.generation(),
+            })
+            .collect();
+        out.sort_by_key(|b| b.id);
+        out
+    }
+
+    /// Adds restored barriers (before the engine runs); refuses bad parties or an id twice.
+    pub(crate) fn restore(
+        &self,
+        records: &[crate::state::BarrierRecord],
+    ) -> Result<(), crate::state::RestoreError> {
+        let bad = |reason| crate::state::RestoreError::Invalid {
+            part: "barriers",
+            reason,
+        };
+        let mut map = self.map.write();
+        for r in records {
+            let cell = BarrierCell::with_generation(r.parties as usize, r.generation)
+                .map_err(|_| bad("parties outside 1..=MAX_PARTIES"))?;
+            if map.insert(r.id, Arc::new(cell)).is_some() {
+                return Err(bad("an id twice"));
+            }
+        }
+        Ok(())
+    }
+
     pub(crate) fn shutdown(&self) {
         for cell in self.map.read().values() {
             cell.shutdown();

@@ -28,6 +28,8 @@
 //! (`TooManySessions` beyond), and `Config::coordination.retained` ended sessions kept
 //! per shard for status reads (oldest evicted first).
 
+mod state;
+
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -288,9 +290,13 @@ impl<'e> Coordination<'e> {
         Self { inner }
     }
 
+    /// The shard of session `id`: its prefix, taken modulo the shard count when the
+    /// session was restored from an engine with more shards (see [`crate::state`]); `None`
+    /// for a prefix that cannot be one of this engine's.
     fn shard(&self, id: u64) -> Option<usize> {
-        let shard = (id >> SESSION_SEQ_BITS) as usize;
-        (shard < self.inner.ports.len()).then_some(shard)
+        let prefix = id >> SESSION_SEQ_BITS;
+        (prefix < self.inner.id_prefixes)
+            .then(|| crate::runtime::shard_for_prefix(prefix, self.inner.ports.len()))
     }
 
     /// Starts a session among `agents` that must end by `deadline` (engine clock

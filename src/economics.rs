@@ -7,6 +7,8 @@
 //! market state of its category (market key = the category number); when that key lives
 //! on another shard, the feed is a shard-to-shard message.
 
+mod state;
+
 use std::collections::VecDeque;
 
 use mabeam_shards::auction::{

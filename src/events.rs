@@ -24,6 +24,8 @@
 //! `auction.cancelled`, `market.data.updated`, `coordination.initiated`,
 //! `coordination.completed`, `coordination.barrier.reached`.
 
+mod state;
+
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};

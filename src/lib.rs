@@ -128,6 +128,7 @@ pub mod market;
 pub mod pricing;
 pub mod registry;
 pub mod resources;
+pub mod state;
 mod tasks;
 pub mod telemetry;
 #[doc(hidden)]

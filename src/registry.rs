@@ -60,6 +60,12 @@ pub(crate) enum RegistryCommand {
     },
     /// Centralized mode's scan: every entry of the shard.
     Scan { reply: Reply<Vec<Entry>> },
+    /// Hands an entry nobody holds (a restored one) to `lease`.
+    Claim {
+        name: Name,
+        lease: u64,
+        reply: Reply<Result<Entry, RegistryError>>,
+    },
 }
 
 /// References on capability ids held for metadata on its way to a shard. Dropping it
@@ -158,6 +164,10 @@ pub(crate) fn apply(
         }
         RegistryCommand::Scan { reply } => {
             let r = registry.entries().map(|(e, _)| e).collect();
+            ctx.reply(reply, r);
+        }
+        RegistryCommand::Claim { name, lease, reply } => {
+            let r = registry.claim(&name, lease);
             ctx.reply(reply, r);
         }
     }
@@ -344,6 +354,27 @@ impl<'e> Registry<'e> {
                 lease,
                 reply,
             })
+            .wait()??;
+        Ok(Lease {
+            inner: self.inner.clone(),
+            name,
+            token: lease,
+            shard,
+            released: false,
+        })
+    }
+
+    /// Takes ownership of an entry that nobody holds — one restored from an
+    /// [`EngineState`](crate::state::EngineState) — and returns its lease; from then on
+    /// it behaves as if `register` had made it. Refused with `NotLeaseHolder` if someone
+    /// holds it (a second claim included), `NotFound` if there is no such entry.
+    pub fn claim(&self, name: &str) -> Result<Lease, RegistryError> {
+        self.inner.check_open()?;
+        let name = Name::new(name)?;
+        let lease = self.inner.next_lease();
+        let shard = self.inner.shard_of(name.key());
+        self.inner
+            .call(shard, |reply| RegistryCommand::Claim { name, lease, reply })
             .wait()??;
         Ok(Lease {
             inner: self.inner.clone(),

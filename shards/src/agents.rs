@@ -14,6 +14,7 @@ pub const RECORD_WORDS: usize = 11;
 
 /// What an agent is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum AgentStatus {
     /// Ready for work.
     #[default]
@@ -44,6 +45,7 @@ impl AgentStatus {
 
 /// The state a host writes for an agent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct AgentState {
     /// What the agent is doing.
     pub status: AgentStatus,
@@ -340,6 +342,30 @@ impl AgentShard {
     pub fn restore(&mut self, snapshot: AgentSnapshot) -> Result<(), AgentError> {
         let agent = self.entry(snapshot.id, snapshot.updated_at)?;
         agent.snapshot = snapshot;
+        Ok(())
+    }
+
+    /// Every agent with its coordination bookkeeping `(snapshot, sessions, saved)`:
+    /// the number of open sessions it is in and the status it goes back to when the
+    /// last one ends. For export.
+    pub fn records(&self) -> impl Iterator<Item = (AgentSnapshot, u32, AgentStatus)> + '_ {
+        self.agents
+            .values()
+            .map(|a| (a.snapshot, a.sessions, a.saved))
+    }
+
+    /// Restores an exported record (see [`records`](Self::records)) as it was, and
+    /// marks it for publication.
+    pub fn restore_record(
+        &mut self,
+        snapshot: AgentSnapshot,
+        sessions: u32,
+        saved: AgentStatus,
+    ) -> Result<(), AgentError> {
+        let agent = self.entry(snapshot.id, snapshot.updated_at)?;
+        agent.snapshot = snapshot;
+        agent.sessions = sessions;
+        agent.saved = saved;
         Ok(())
     }
 

@@ -291,6 +291,17 @@ impl BarrierCell {
         })
     }
 
+    /// A barrier as [`new`](Self::new) makes it, but at generation `generation` (kept
+    /// modulo 2^48, as the word keeps it) with nobody arrived: what a restore makes of an
+    /// exported barrier. Nobody shares it yet, so a plain store sets the word.
+    pub fn with_generation(parties: usize, generation: u64) -> Result<Self, BarrierCellError> {
+        let cell = Self::new(parties)?;
+        let generation = generation & (u64::MAX >> COUNT_BITS);
+        cell.state
+            .store(generation * ONE_GENERATION, Ordering::Relaxed);
+        Ok(cell)
+    }
+
     /// Arrives and blocks until the current generation completes (or the barrier shuts
     /// down). Spins `spin` iterations before parking; a park/unpark round trip costs
     /// microseconds, so a few hundred spins pay off when the parties arrive close together.

@@ -63,6 +63,7 @@ pub const SESSION_STATUS_WORDS: usize = 7;
 
 /// The rule a session decides by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Protocol {
     /// Every participant acknowledges; nothing is chosen.
     AllAcknowledge,
@@ -150,6 +151,7 @@ impl fmt::Display for Protocol {
 
 /// Where a session is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum SessionState {
     /// Taking responses.
     Collecting,
@@ -328,6 +330,7 @@ impl std::error::Error for CoordinationError {}
 /// How a session ended, returned once by the call that ended it (and afterwards by
 /// [`Session::completion`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Completion {
     /// The session id.
     pub session: u64,
@@ -467,6 +470,33 @@ enum Response {
     Voted,
 }
 
+/// A session as plain data, for export and restore: [`Session::to_parts`] and
+/// [`Session::from_parts`] round-trip exactly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct SessionParts {
+    /// The session id.
+    pub id: u64,
+    /// Its protocol.
+    pub protocol: Protocol,
+    /// Participants, in the order given at creation.
+    pub participants: Vec<u64>,
+    /// Per participant (same order): 0 pending, 1 acknowledged, 2 voted.
+    pub responses: Vec<u8>,
+    /// `(choice, votes)` per choice voted for, in order of first vote.
+    pub tally: Vec<(u32, u32)>,
+    /// The index in `tally` of the leading choice.
+    pub top: Option<u32>,
+    /// Its state.
+    pub state: SessionState,
+    /// The decided choice.
+    pub decided: Option<u32>,
+    /// The deadline (exclusive).
+    pub deadline: u64,
+    /// When it ended.
+    pub completed_at: Option<u64>,
+}
+
 /// One coordination session; see the [module documentation](self) for the rules.
 ///
 /// Invariants: `participants` holds `1..=MAX_PARTICIPANTS` distinct ids and `position`
@@ -539,6 +569,112 @@ impl Session {
             decided: None,
             deadline,
             completed_at: None,
+        })
+    }
+
+    /// The session as plain data.
+    pub fn to_parts(&self) -> SessionParts {
+        SessionParts {
+            id: self.id,
+            protocol: self.protocol,
+            participants: self.participants.clone(),
+            responses: self
+                .response
+                .iter()
+                .map(|r| match r {
+                    Response::Pending => 0,
+                    Response::Acknowledged => 1,
+                    Response::Voted => 2,
+                })
+                .collect(),
+            tally: self.tally.clone(),
+            top: self.top.and_then(|t| u32::try_from(t).ok()),
+            state: self.state,
+            decided: self.decided,
+            deadline: self.deadline,
+            completed_at: self.completed_at,
+        }
+    }
+
+    /// Rebuilds a session from [`to_parts`](Self::to_parts), checking every invariant
+    /// of [`Session`]; the error says which one is broken.
+    pub fn from_parts(parts: SessionParts) -> Result<Self, &'static str> {
+        let n = parts.participants.len();
+        if n == 0 || n > MAX_PARTICIPANTS {
+            return Err("participants outside 1..=MAX_PARTICIPANTS");
+        }
+        if parts.responses.len() != n {
+            return Err("one response per participant");
+        }
+        if let Protocol::Threshold { fraction_permille } = parts.protocol {
+            if !(1..=1000).contains(&fraction_permille) {
+                return Err("threshold outside 1..=1000 permille");
+            }
+        }
+        let mut position = HashMap::with_capacity(n);
+        for (index, &agent) in parts.participants.iter().enumerate() {
+            if position.insert(agent, index).is_some() {
+                return Err("duplicate participant");
+            }
+        }
+        let mut response = Vec::with_capacity(n);
+        let (mut acks, mut votes) = (0u64, 0u64);
+        for &r in &parts.responses {
+            response.push(match r {
+                0 => Response::Pending,
+                1 => {
+                    acks += 1;
+                    Response::Acknowledged
+                }
+                2 => {
+                    votes += 1;
+                    Response::Voted
+                }
+                _ => return Err("unknown response code"),
+            });
+        }
+        if (parts.protocol.is_vote() && acks > 0) || (!parts.protocol.is_vote() && votes > 0) {
+            return Err("responses of the wrong protocol");
+        }
+        let mut tally_index = HashMap::with_capacity(parts.tally.len());
+        let mut tallied = 0u64;
+        for (index, &(choice, count)) in parts.tally.iter().enumerate() {
+            if count == 0 || tally_index.insert(choice, index).is_some() {
+                return Err("tally with a zero count or a choice twice");
+            }
+            tallied += u64::from(count);
+        }
+        if tallied != votes {
+            return Err("tally does not add up to the votes");
+        }
+        let top = match parts.top {
+            None if parts.tally.is_empty() => None,
+            Some(t) if (t as usize) < parts.tally.len() => {
+                let best = parts.tally.iter().map(|&(_, c)| c).max().unwrap_or(0);
+                if parts.tally[t as usize].1 != best {
+                    return Err("top is not a leading choice");
+                }
+                Some(t as usize)
+            }
+            _ => return Err("top outside the tally"),
+        };
+        if (parts.state == SessionState::Collecting) != parts.completed_at.is_none() {
+            return Err("end time inconsistent with the state");
+        }
+        Ok(Self {
+            id: parts.id,
+            protocol: parts.protocol,
+            participants: parts.participants,
+            position,
+            response,
+            responses: u32::try_from(acks + votes).unwrap_or(u32::MAX),
+            tally: parts.tally,
+            tally_index,
+            top,
+            state: parts.state,
+            decided: parts.decided,
+            deadline: parts.deadline,
+            completed_at: parts.completed_at,
         })
     }
 

@@ -41,6 +41,27 @@
 //! Death ([`kill`](Mailbox::kill)) is closing with a second flag: it is what a consumer
 //! thread that unwinds does, so that senders get [`Refused::Dead`] instead of queueing
 //! for nobody, and the queued messages are dropped (their answers resolve with an error).
+//!
+//! # Pause (the admission side of an export's consistent cut)
+//!
+//! [`pause`](Mailbox::pause) sets a third flag, PAUSED, in the same `load` word, so it
+//! costs the hot path nothing (the reservation CAS already reads the word):
+//!
+//! - while it is set, no [`send`](Mailbox::send) reserves: senders wait for room as they
+//!   would for a full mailbox (a [`Wait::No`] send is refused [`Refused::Full`], a
+//!   waiting one gets in after [`resume`](Mailbox::resume) or runs out with `Full`);
+//!   only [`send_exempt`](Mailbox::send_exempt) (the exporter's own markers) reserves;
+//! - a [`send_control`](Mailbox::send_control) is still accepted at once (it never
+//!   blocks), but a control message whose sender saw PAUSED goes to a *deferred* list,
+//!   under a lock that [`resume`](Mailbox::resume) also takes; resume clears the flag and
+//!   moves the list into the control queue in one critical section, so no deferred
+//!   message is stranded and none reaches the consumer before the resume.
+//!
+//! Invariant the export builds on: once `pause()` has returned, every message the
+//! consumer can still pop was admitted by a reservation (or control push) that read the
+//! word *before* the flag was set — a sender's in-flight message, at most one per
+//! sending thread — or is an exempt marker. Every later send of every thread waits (or
+//! is deferred) until `resume`.
 
 use core::fmt;
 use core::time::Duration;
@@ -54,8 +75,11 @@ use crate::sync::{fence, Arc, AtomicU64, AtomicUsize, BoundedQueue, Condvar, Mut
 const CLOSED: u64 = 1 << 63;
 /// Set once the consumer died: no reservation succeeds, and queued messages are dropped.
 const DEAD: u64 = 1 << 62;
+/// Set while an export pauses admission: only exempt sends reserve, control messages are
+/// deferred (see the module docs).
+const PAUSED: u64 = 1 << 61;
 /// The reserved weight.
-const WEIGHT: u64 = DEAD - 1;
+const WEIGHT: u64 = PAUSED - 1;
 
 /// Which admission limit a message is held to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,6 +159,8 @@ pub struct Mailbox<T> {
     control: UnboundedQueue<T>,
     bell: Arc<Doorbell>,
     space: Space,
+    /// Control messages sent while paused, moved to `control` by `resume`.
+    deferred: Mutex<Vec<T>>,
     /// `capacity` is fixed; `backlog` is the initial value of `backlog` below.
     limits: Limits,
     /// The current backlog: read by every write's admission, written by the consumer
@@ -149,6 +175,7 @@ impl<T> fmt::Debug for Mailbox<T> {
             .field("reserved", &(load & WEIGHT))
             .field("closed", &(load & CLOSED != 0))
             .field("dead", &(load & DEAD != 0))
+            .field("paused", &(load & PAUSED != 0))
             .field("capacity", &self.limits.capacity)
             .field("backlog", &self.backlog())
             .finish()
@@ -168,6 +195,7 @@ impl<T> Mailbox<T> {
             load: crossbeam_utils::CachePadded::new(AtomicU64::new(0)),
             queue: BoundedQueue::new(usize::try_from(capacity).unwrap_or(usize::MAX)),
             control: UnboundedQueue::new(),
+            deferred: Mutex::new(Vec::new()),
             bell,
             space: Space {
                 writers: AtomicUsize::new(0),
@@ -212,11 +240,29 @@ impl<T> Mailbox<T> {
     /// A message heavier than `capacity` can never be admitted and is refused `Full` at
     /// once.
     pub fn send(&self, msg: T, weight: u64, class: Class, wait: Wait) -> Result<(), (T, Refused)> {
+        self.send_inner(msg, weight, class, wait, false)
+    }
+
+    /// Sends `msg` as a [`Class::Call`] of weight 1 that a [`pause`](Self::pause) does not
+    /// hold back (still refused when closed or dead, and still waiting for room): the
+    /// exporter's markers.
+    pub fn send_exempt(&self, msg: T, wait: Wait) -> Result<(), (T, Refused)> {
+        self.send_inner(msg, 1, Class::Call, wait, true)
+    }
+
+    fn send_inner(
+        &self,
+        msg: T,
+        weight: u64,
+        class: Class,
+        wait: Wait,
+        exempt: bool,
+    ) -> Result<(), (T, Refused)> {
         let weight = weight.max(1);
         if weight > self.limits.capacity {
             return Err((msg, Refused::Full));
         }
-        if let Err(refused) = self.reserve_or_wait(weight, class, wait) {
+        if let Err(refused) = self.reserve_or_wait(weight, class, wait, exempt) {
             return Err((msg, refused));
         }
         // Room is reserved: every queued message holds at least its own weight (≥ 1) of
@@ -234,6 +280,9 @@ impl<T> Mailbox<T> {
     ///
     /// Unbounded by type: callers must bound what they send here by something they own
     /// (one message per lease, say), and document it.
+    ///
+    /// While the mailbox is [paused](Self::pause), the message is accepted at once but
+    /// deferred: the consumer gets it after [`resume`](Self::resume).
     pub fn send_control(&self, msg: T) -> Result<(), (T, Refused)> {
         let mut current = self.load.load(Ordering::Relaxed);
         loop {
@@ -250,13 +299,60 @@ impl<T> Mailbox<T> {
                 Err(now) => current = now,
             }
         }
+        if current & PAUSED != 0 {
+            let mut deferred = self
+                .deferred
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            // Re-checked under the lock `resume` holds while it clears the flag and
+            // moves the list: either the flag is still set and `resume` will move this
+            // message, or it is clear and the message goes straight to the queue.
+            if self.load.load(Ordering::SeqCst) & PAUSED != 0 {
+                deferred.push(msg);
+                return Ok(());
+            }
+        }
         self.control.push(msg);
         self.bell.ring();
         Ok(())
     }
 
+    /// Pauses admission (see the module docs): later sends wait, later control messages
+    /// are deferred, exempt sends still get in. The caller must [`resume`](Self::resume).
+    pub fn pause(&self) {
+        self.load.fetch_or(PAUSED, Ordering::SeqCst);
+    }
+
+    /// True while paused.
+    pub fn is_paused(&self) -> bool {
+        self.load.load(Ordering::SeqCst) & PAUSED != 0
+    }
+
+    /// Ends a [`pause`](Self::pause): hands the deferred control messages to the consumer
+    /// and wakes every sender waiting for room. Idempotent.
+    pub fn resume(&self) {
+        let moved = {
+            let mut deferred = self
+                .deferred
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            self.load.fetch_and(!PAUSED, Ordering::SeqCst);
+            let moved = deferred.len();
+            for msg in deferred.drain(..) {
+                self.control.push(msg);
+            }
+            moved
+        };
+        if moved > 0 {
+            self.bell.ring();
+        }
+        // Unconditionally, under the lock: a waiter holds it from its re-check (which
+        // saw PAUSED) until it waits, so it is either woken here or sees the flag clear.
+        self.notify(true, true);
+    }
+
     /// One CAS attempt loop at reserving `weight` for `class`.
-    fn try_reserve(&self, weight: u64, class: Class) -> Result<(), Refused> {
+    fn try_reserve(&self, weight: u64, class: Class, exempt: bool) -> Result<(), Refused> {
         let backlog = match class {
             Class::Write => self.backlog(),
             Class::Call => u64::MAX,
@@ -265,6 +361,9 @@ impl<T> Mailbox<T> {
         loop {
             if let Some(refused) = flag_refusal(current) {
                 return Err(refused);
+            }
+            if current & PAUSED != 0 && !exempt {
+                return Err(Refused::Full);
             }
             let reserved = current & WEIGHT;
             let fits = reserved < backlog && reserved + weight <= self.limits.capacity;
@@ -283,8 +382,14 @@ impl<T> Mailbox<T> {
         }
     }
 
-    fn reserve_or_wait(&self, weight: u64, class: Class, wait: Wait) -> Result<(), Refused> {
-        match self.try_reserve(weight, class) {
+    fn reserve_or_wait(
+        &self,
+        weight: u64,
+        class: Class,
+        wait: Wait,
+        exempt: bool,
+    ) -> Result<(), Refused> {
+        match self.try_reserve(weight, class, exempt) {
             Err(Refused::Full) => {}
             other => return other,
         }
@@ -307,7 +412,7 @@ impl<T> Mailbox<T> {
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             loop {
-                match self.try_reserve(weight, class) {
+                match self.try_reserve(weight, class, exempt) {
                     Err(Refused::Full) => {}
                     other => return other,
                 }
@@ -424,6 +529,16 @@ impl<T> Mailbox<T> {
     pub fn kill(&self, mut discard: impl FnMut(T), weight_of: impl Fn(&T) -> u64) {
         self.load.fetch_or(CLOSED | DEAD, Ordering::SeqCst);
         self.notify(true, true);
+        let deferred = std::mem::take(
+            &mut *self
+                .deferred
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        );
+        for msg in deferred {
+            self.load.fetch_sub(1, Ordering::SeqCst);
+            discard(msg);
+        }
         while self.reserved() > 0 {
             let msg = match self.control.pop() {
                 Some(m) => {
@@ -615,6 +730,56 @@ mod tests {
         assert_eq!(dropped, vec![3, 1, 2]);
         assert!(m.is_dead() && m.is_drained());
         assert_eq!(m.send(4, 1, Class::Call, Wait::No), Err((4, Refused::Dead)));
+    }
+
+    #[test]
+    fn a_pause_holds_sends_back_defers_control_and_lets_markers_in() {
+        let m = mailbox(8, 8);
+        m.send(1, 1, Class::Write, Wait::No).unwrap();
+        m.pause();
+        assert!(m.is_paused());
+        assert_eq!(m.send(2, 1, Class::Call, Wait::No), Err((2, Refused::Full)));
+        m.send_control(3).unwrap();
+        m.send_exempt(4, Wait::No).unwrap();
+        assert_eq!(
+            m.pop_control(),
+            None,
+            "a control message sent while paused waits"
+        );
+        assert_eq!(m.pop(), Some(1));
+        assert_eq!(m.pop(), Some(4));
+        m.resume();
+        assert_eq!(m.pop_control(), Some(3));
+        m.send(5, 1, Class::Write, Wait::No).unwrap();
+        m.release(3);
+        assert_eq!(m.reserved(), 1);
+    }
+
+    #[test]
+    fn a_sender_waiting_on_a_pause_gets_in_at_resume() {
+        let m = Arc::new(mailbox(4, 4));
+        m.pause();
+        let sender = {
+            let m = m.clone();
+            std::thread::spawn(move || m.send(1, 1, Class::Call, Wait::for_at_most(Duration::MAX)))
+        };
+        while m.space.callers.load(Ordering::SeqCst) == 0 {
+            std::thread::yield_now();
+        }
+        m.resume();
+        assert_eq!(sender.join().unwrap(), Ok(()));
+        assert_eq!(m.pop(), Some(1));
+    }
+
+    #[test]
+    fn kill_discards_deferred_control_messages() {
+        let m = mailbox(4, 4);
+        m.pause();
+        m.send_control(9).unwrap();
+        let mut dropped = Vec::new();
+        m.kill(|x| dropped.push(x), |_| 1);
+        assert_eq!(dropped, vec![9]);
+        assert!(m.is_drained());
     }
 
     #[test]

@@ -148,6 +148,7 @@ pub const MARKET_WORDS: usize = 8;
 
 /// The published state of one key, as of its latest update.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct MarketState {
     /// The key.
     pub key: u64,
@@ -367,6 +368,71 @@ impl MarketBook {
     /// States of every key, in no particular order.
     pub fn states(&self) -> impl Iterator<Item = MarketState> + '_ {
         self.series.values().map(|s| s.state)
+    }
+
+    /// Every key's state and VWAP window `(at, price, volume)`, oldest first, for
+    /// export.
+    pub fn windows(&self) -> impl Iterator<Item = (MarketState, Vec<(u64, u64, u64)>)> + '_ {
+        self.series.values().map(|s| {
+            let points = s.points.iter().map(|p| (p.at, p.price, p.volume)).collect();
+            (s.state, points)
+        })
+    }
+
+    /// Puts an exported key back (see [`windows`](Self::windows)), checking it against
+    /// this book's bounds and its own sums; the error says what is wrong. A key present
+    /// already is refused.
+    pub fn adopt(
+        &mut self,
+        state: MarketState,
+        points: &[(u64, u64, u64)],
+    ) -> Result<(), &'static str> {
+        if self.series.contains_key(&state.key) {
+            return Err("market key twice");
+        }
+        if self.series.len() >= self.limits.max_keys {
+            return Err("more market keys than max_keys");
+        }
+        if points.is_empty() || points.len() > self.limits.max_window_points {
+            return Err("market window empty or above max_window_points");
+        }
+        let mut value = 0u128;
+        let mut volume = 0u128;
+        let mut last_at = 0;
+        for &(at, price, vol) in points {
+            if at < last_at || vol == 0 {
+                return Err("market window out of order or with zero volume");
+            }
+            last_at = at;
+            value = value
+                .checked_add(u128::from(price) * u128::from(vol))
+                .ok_or("market window overflows")?;
+            volume += u128::from(vol);
+        }
+        let last = points[points.len() - 1];
+        let consistent = state.window_points == points.len() as u64
+            && u128::from(state.window_volume) == volume
+            && u128::from(state.vwap) == value / volume
+            && state.last_price == last.1
+            && state.updated_at == last.0
+            && state.total_volume >= state.window_volume
+            && state.update_count >= state.window_points;
+        if !consistent {
+            return Err("market state does not match its window");
+        }
+        self.series.insert(
+            state.key,
+            Series {
+                state,
+                points: points
+                    .iter()
+                    .map(|&(at, price, volume)| Point { at, price, volume })
+                    .collect(),
+                sum_value: value,
+                sum_volume: volume,
+            },
+        );
+        Ok(())
     }
 
     /// Number of keys.

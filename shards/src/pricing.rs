@@ -65,6 +65,7 @@ pub struct PricingInput {
 
 /// Direction of the recent prices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Trend {
     /// Last price at least 10 % above the first.
     Rising,
@@ -76,6 +77,7 @@ pub enum Trend {
 
 /// What the pricing models computed; every number is finite.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Pricing {
     /// Mean of the recent prices.
     pub optimal_price: f64,

@@ -235,6 +235,7 @@ pub use crate::hash::mix64;
 
 /// Health of a registered agent, ordered from best to worst.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Health {
     /// Working normally.
     #[default]
@@ -396,6 +397,10 @@ pub fn lookup(reader: &TableReader<RECORD_WORDS>, name: &Name) -> Option<Entry> 
     Entry::with_name(*name, &words)
 }
 
+/// The lease token of an entry nobody holds: an entry restored from an export, until a
+/// host claims it. Lease tokens handed out start at 1.
+pub const UNOWNED: u64 = 0;
+
 struct Held {
     entry: Entry,
     lease: u64,
@@ -490,6 +495,14 @@ impl RegistryShard {
         self.entries.remove(&name.key());
         self.table.remove(name.key());
         Ok(entry)
+    }
+
+    /// Hands an entry held by nobody ([`UNOWNED`], as a restore leaves them) to `lease`.
+    /// [`RegistryError::NotLeaseHolder`] if someone holds it already.
+    pub fn claim(&mut self, name: &Name, lease: u64) -> Result<Entry, RegistryError> {
+        let held = self.held_mut(name, UNOWNED)?;
+        held.lease = lease;
+        Ok(held.entry)
     }
 
     /// The entry of `name`, from the owner's state.

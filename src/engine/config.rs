@@ -189,6 +189,16 @@ impl Config {
         }
     }
 
+    /// Starts an engine of this configuration from an exported state:
+    /// [`Engine::start_from`](crate::Engine::start_from) (the original's rollback is
+    /// `Config::centralized().restore(&state)`).
+    pub fn restore(
+        self,
+        state: &crate::state::EngineState,
+    ) -> Result<crate::Engine, crate::state::RestoreError> {
+        crate::Engine::start_from(self, state)
+    }
+
     /// The number of shard threads this configuration starts.
     pub fn shard_count(&self) -> usize {
         match self.mode {

@@ -14,7 +14,7 @@ use mabeam_shards::registry::{RegistryShard, RECORD_WORDS as REGISTRY_WORDS};
 use mabeam_shards::table::TableReader;
 
 pub use config::{Config, Mode, MAX_SHARDS};
-pub(crate) use shard::{Command, ServiceCtx};
+pub(crate) use shard::{Command, EngineShard, ServiceCtx};
 
 use crate::agents::Agents;
 use crate::auctions::Auctions;
@@ -31,7 +31,6 @@ use crate::runtime::{
 };
 use crate::tasks::{TaskPool, Tasks};
 use crate::Error;
-use shard::EngineShard;
 
 /// What [`Engine::shutdown`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,6 +84,14 @@ pub(crate) struct Inner {
     pub cores: usize,
     /// The core each shard was pinned to at start (`StartReport::pinned`).
     pub pinned: Vec<Option<usize>>,
+    /// Id sequences carried over from the state this engine was restored from (for id
+    /// prefixes and event shards this engine does not have): later exports keep them.
+    pub carried_auction_sequences: Vec<u64>,
+    pub carried_event_sequences: Vec<u64>,
+    /// Auction and session id prefixes that can be this engine's: the shard count, or
+    /// more after a restore from an engine with more shards. An id with a prefix beyond
+    /// is refused without a message (`NotFound` / unknown session).
+    pub id_prefixes: u64,
 }
 
 impl Inner {
@@ -311,6 +318,46 @@ impl EngineHandle {
         self.inner.rt.applied()
     }
 
+    /// The engine's whole observable state, as one consistent cut across the shards: the
+    /// state after every write acknowledged before this call (and everything such a
+    /// write made one shard send another), prefix-closed per writing thread, and nothing
+    /// of a write sent after it returned. See [`crate::state`] for what is in it and
+    /// `runtime/export.rs` for the protocol.
+    ///
+    /// While it runs (a pause of every mailbox, two rounds of markers and a snapshot per
+    /// shard) writers wait for room as for a full mailbox (`try_` calls get `Busy`) and
+    /// timers fire late by its duration. Barriers are read while the shards are frozen;
+    /// barrier arrivals do not go through the shards, so they are not part of the cut.
+    ///
+    /// Errors: `ShutDown`, `ShardDown`, `Busy` (a marker found no room within
+    /// `send_timeout`), `Internal` (a shard's export panicked); the engine runs on
+    /// unchanged after any of them.
+    pub fn export(&self) -> Result<crate::state::EngineState, Error> {
+        let inner = &*self.inner;
+        let mut host = None;
+        let parts = inner.rt.export_with(|| {
+            host = Some(crate::state::restore::HostExport {
+                taken_at: inner.rt.clock().now(),
+                capabilities: (0..inner.capabilities.capacity())
+                    .map(|id| inner.capabilities.name(id))
+                    .collect(),
+                session_sequence: inner.coordination.next_sequence(),
+                barriers: inner.barriers.export(),
+                carried_auction_sequences: inner.carried_auction_sequences.clone(),
+                carried_event_sequences: inner.carried_event_sequences.clone(),
+            });
+        })?;
+        let host = host.ok_or(Error::Internal("the export took no host state"))?;
+        let mut shards = Vec::with_capacity(parts.len());
+        for part in parts {
+            match part.downcast::<crate::state::restore::ShardExport>() {
+                Ok(p) => shards.push(*p),
+                Err(_) => return Err(Error::Internal("a shard exported something else")),
+            }
+        }
+        Ok(crate::state::restore::assemble(shards, host))
+    }
+
     /// Each shard's counters so far (commands applied and forwarded, handler panics,
     /// batches, whether its thread died), as [`Engine::shutdown`] reports them at the
     /// end. Each counter is read on its own (`Relaxed`), so the set is not one instant.
@@ -366,6 +413,37 @@ impl Engine {
     /// cores when `config.pin_threads` is set) and the task pool, and returns once every
     /// shard runs.
     pub fn start(config: Config) -> Result<Engine, StartError> {
+        Self::launch(config, None).map_err(|e| match e {
+            crate::state::RestoreError::Config(e) => e,
+            // Only a state can be refused for its contents, and there is none.
+            _ => StartError::InvalidConfig {
+                field: "state",
+                reason: "refused without a state",
+            },
+        })
+    }
+
+    /// Starts an engine from an exported state, with `config`'s shape and shard count
+    /// (any: the state is re-partitioned; see [`crate::state`]). Refuses, before any
+    /// thread starts, a configuration that [`start`](Self::start) would refuse and a
+    /// state that does not fit it ([`RestoreError`](crate::state::RestoreError)).
+    ///
+    /// Restored registry entries are held by nobody until claimed
+    /// ([`Registry::claim`](crate::registry::Registry::claim)). The engine's clock should
+    /// read at least `state.taken_at` (deadlines and times in the state are on the
+    /// exporting engine's clock): use a manual clock set to it, or a system clock
+    /// started that long ago.
+    pub fn start_from(
+        config: Config,
+        state: &crate::state::EngineState,
+    ) -> Result<Engine, crate::state::RestoreError> {
+        Self::launch(config, Some(state))
+    }
+
+    fn launch(
+        config: Config,
+        restore: Option<&crate::state::EngineState>,
+    ) -> Result<Engine, crate::state::RestoreError> {
         config.validate()?;
         let n = config.shard_count();
         let coordination = CoordinationShared::new();
@@ -397,13 +475,25 @@ impl Engine {
                 events: EventSink::new(index, &config.events),
             });
         }
+        let barriers = BarrierMap::default();
+        let (mut carried_auction_sequences, mut carried_event_sequences) = (Vec::new(), Vec::new());
+        let mut id_prefixes = n as u64;
+        if let Some(state) = restore {
+            crate::state::restore::check_bounds(&config, state, n)?;
+            crate::state::restore::fill(&mut states, &capabilities, state)?;
+            barriers.restore(&state.barriers)?;
+            coordination.continue_at(state.session_sequence);
+            carried_auction_sequences = state.auction_sequences.clone();
+            carried_event_sequences = state.event_sequences.clone();
+            id_prefixes = crate::state::restore::id_prefixes(state).max(id_prefixes);
+        }
         let tasks = TaskPool::start(config.task_workers, config.task_queue)
             .map_err(|e| StartError::Spawn(e.to_string()))?;
         let (rt, threads, start) = match Runtime::start(&config.runtime_settings(), states) {
             Ok(started) => started,
             Err(e) => {
                 tasks.shutdown(config.shutdown_timeout);
-                return Err(e);
+                return Err(e.into());
             }
         };
         let inner = Arc::new(Inner {
@@ -414,10 +504,13 @@ impl Engine {
             tasks,
             events: EventsShared::new(),
             coordination,
-            barriers: BarrierMap::default(),
+            barriers,
             next_lease: std::sync::atomic::AtomicU64::new(1),
             cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
             pinned: start.pinned.clone(),
+            carried_auction_sequences,
+            carried_event_sequences,
+            id_prefixes,
             config,
         });
         #[cfg(feature = "metrics")]

@@ -163,6 +163,10 @@ impl ShardState for EngineShard {
         }
     }
 
+    fn export(&self, _now: u64) -> Box<dyn std::any::Any + Send> {
+        Box::new(self.export_parts())
+    }
+
     fn end_batch(&mut self, ctx: &mut Ctx<Command>) {
         let mut sctx = ServiceCtx {
             now: ctx.now(),

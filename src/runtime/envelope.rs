@@ -1,6 +1,9 @@
 //! What a shard's host mailbox carries: a service command, a batch of them, or one of
 //! the runtime's own messages.
 
+use std::sync::Arc;
+
+use super::export::ExportCtl;
 use super::ticket::Reply;
 
 /// One message in a shard's host mailbox.
@@ -17,6 +20,14 @@ pub(crate) enum Envelope<C> {
     /// Answered at the end of the batch with a copy of the shard's telemetry (not
     /// counted as applied).
     Observe(Reply<Box<crate::telemetry::shard::Observation>>),
+    /// An export's freeze marker (see [`export`](super::export)): at the end of its
+    /// batch the shard freezes; `frozen` is answered like a flush.
+    Export {
+        /// The export's control block.
+        ctl: Arc<ExportCtl>,
+        /// Answered once the shard is frozen and its last forwards are in lanes.
+        frozen: Reply<()>,
+    },
 }
 
 impl<C> Envelope<C> {

@@ -29,6 +29,7 @@
 mod batch;
 pub(crate) mod clock;
 mod envelope;
+mod export;
 mod shard;
 mod start;
 mod stats;
@@ -124,6 +125,8 @@ impl<C> Shared<C> {
 /// [module docs](self).
 pub(crate) struct Runtime<C> {
     shared: Arc<Shared<C>>,
+    /// Held by the one export running (exports are serialised).
+    exporting: parking_lot::Mutex<()>,
     send_timeout: Duration,
     ticket_spin: Duration,
     clock: Clock,
@@ -147,6 +150,20 @@ fn refusal(shard: usize, refused: Refused) -> Error {
 #[inline]
 pub(crate) fn shard_for(key: u64, n: usize) -> usize {
     ((u128::from(mix64(key)) * n as u128) >> 64) as usize
+}
+
+/// The shard of `n` that owns an id whose top bits are `prefix` (auction and session
+/// ids: the creating shard). A prefix at or above `n` (an id restored from an engine with
+/// more shards) owns shard `prefix % n`, where the restore put it; the remainder is
+/// computed only then, so the common case is one predicted branch.
+#[inline]
+pub(crate) fn shard_for_prefix(prefix: u64, n: usize) -> usize {
+    let n64 = n as u64;
+    if prefix < n64 {
+        prefix as usize
+    } else {
+        (prefix % n64.max(1)) as usize
+    }
 }
 
 impl<C: Send + 'static> Runtime<C> {

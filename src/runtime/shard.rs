@@ -33,6 +33,7 @@ use std::time::{Duration, Instant};
 
 use super::clock::Clock;
 use super::envelope::{Envelope, Fault};
+use super::export::{ExportCtl, SNAPSHOT, THAW};
 use super::ticket::{DropScope, Reply};
 use super::Shared;
 use crate::telemetry::shard::{Observation, ShardFigures, ShardRecorder};
@@ -70,6 +71,13 @@ pub(crate) trait ShardState: Send + 'static {
     /// What the state reports of itself when telemetry observes the shard.
     fn figures(&self) -> ShardFigures {
         ShardFigures::default()
+    }
+
+    /// The shard's whole state as plain data, for an export (see
+    /// [`export`](super::export)): called on a frozen shard with empty lanes, at engine
+    /// time `now`.
+    fn export(&self, _now: u64) -> Box<dyn std::any::Any + Send> {
+        Box::new(())
     }
 }
 
@@ -189,6 +197,10 @@ pub(crate) struct ShardLoop<S: ShardState> {
     /// The least cost seen in the current window, and the window's measured batches.
     window_min: u64,
     window_len: u32,
+    /// Set while an export holds this shard frozen (no host input, no timers).
+    frozen: Option<Arc<ExportCtl>>,
+    /// True once this shard delivered its snapshot to the export holding it frozen.
+    snapshotted: bool,
 }
 
 impl<S: ShardState> ShardLoop<S> {
@@ -227,6 +239,8 @@ impl<S: ShardState> ShardLoop<S> {
             cost_ns: Pace::INITIAL_COST_NS,
             window_min: u64::MAX,
             window_len: 0,
+            frozen: None,
+            snapshotted: false,
             shared,
         }
     }
@@ -237,12 +251,13 @@ impl<S: ShardState> ShardLoop<S> {
         let _scope = DropScope::new(Error::ShardDown(self.index));
         loop {
             self.take_lanes();
-            if self.overflow_len == 0 && !self.host_done {
+            let frozen = self.export_turn();
+            if self.overflow_len == 0 && !self.host_done && !frozen {
                 self.take_host();
             }
             let now = self.clock.now();
             let timers_due =
-                !self.host_done && self.state.next_deadline().is_some_and(|d| d <= now);
+                !self.host_done && !frozen && self.state.next_deadline().is_some_and(|d| d <= now);
             if !self.items.is_empty() || timers_due {
                 self.run_batch(now);
                 continue;
@@ -254,6 +269,10 @@ impl<S: ShardState> ShardLoop<S> {
                 } else {
                     std::thread::yield_now();
                 }
+                continue;
+            }
+            if frozen {
+                self.idle_frozen();
                 continue;
             }
             let port = &self.shared.ports[self.index];
@@ -334,10 +353,18 @@ impl<S: ShardState> ShardLoop<S> {
                     panics += self.fault(fault);
                 }
                 Item::Host(Envelope::Observe(reply)) => self.observers.push(reply),
+                Item::Host(Envelope::Export { ctl, frozen }) => {
+                    applied += 1;
+                    if ctl.phase() != THAW {
+                        self.frozen = Some(ctl);
+                        self.snapshotted = false;
+                    }
+                    self.ctx.reply(frozen, ());
+                }
             }
         }
         self.items = items;
-        if !self.host_done {
+        if !self.host_done && self.frozen.is_none() {
             let (state, ctx) = (&mut self.state, &mut self.ctx);
             panics += guarded(|| state.advance(ctx));
         }
@@ -484,6 +511,52 @@ impl<S: ShardState> ShardLoop<S> {
             }
             self.overflow_len -= before - queue.len();
         }
+    }
+
+    /// While an export holds the shard frozen: delivers the snapshot once asked (with
+    /// nothing taken and nothing waiting for a lane), unfreezes at the thaw. Returns
+    /// true while still frozen.
+    fn export_turn(&mut self) -> bool {
+        let Some(ctl) = &self.frozen else {
+            return false;
+        };
+        match ctl.phase() {
+            THAW => {
+                self.frozen = None;
+                self.snapshotted = false;
+                false
+            }
+            SNAPSHOT if !self.snapshotted && self.items.is_empty() && self.overflow_len == 0 => {
+                let now = self.clock.now();
+                let state = &self.state;
+                let snapshot = {
+                    let _scope = DropScope::handler();
+                    catch_unwind(AssertUnwindSafe(|| state.export(now))).map_err(|_| ())
+                };
+                ctl.deliver(self.index, snapshot);
+                self.snapshotted = true;
+                true
+            }
+            _ => true,
+        }
+    }
+
+    /// A frozen shard with nothing to do sleeps until a lane message, a phase it acts
+    /// on, or the stop.
+    fn idle_frozen(&self) {
+        let Some(ctl) = &self.frozen else {
+            return;
+        };
+        let port = &self.shared.ports[self.index];
+        let snapshotted = self.snapshotted;
+        let has_work = || {
+            let phase = ctl.phase();
+            port.incoming.pending() > 0
+                || phase == THAW
+                || (phase == SNAPSHOT && !snapshotted)
+                || self.shared.term.is_stopped()
+        };
+        port.bell.sleep(has_work, None);
     }
 
     fn answer_held(&mut self) {

@@ -158,6 +158,7 @@ impl<C: Send + 'static> Runtime<C> {
         });
         let runtime = Runtime {
             shared: shared.clone(),
+            exporting: parking_lot::Mutex::new(()),
             send_timeout: settings.send_timeout,
             ticket_spin: settings.ticket_spin,
             clock: settings.clock.clone(),

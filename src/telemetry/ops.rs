@@ -9,7 +9,7 @@ use crate::events::EventCommand;
 use crate::registry::RegistryCommand;
 
 /// `(service, op)` of each shard operation, by index.
-pub(crate) const OPS: [(&str, &str); 26] = [
+pub(crate) const OPS: [(&str, &str); 27] = [
     ("registry", "register"),
     ("registry", "update"),
     ("registry", "release"),
@@ -36,6 +36,7 @@ pub(crate) const OPS: [(&str, &str); 26] = [
     ("events", "publish"),
     ("events", "subscribe"),
     ("events", "other"),
+    ("registry", "claim"),
 ];
 
 /// Number of shard operations.
@@ -56,6 +57,7 @@ pub(crate) fn op_of(cmd: &Command) -> usize {
             RegistryCommand::Unregister { .. } => 2,
             RegistryCommand::Lookup { .. } => 3,
             RegistryCommand::Scan { .. } => 4,
+            RegistryCommand::Claim { .. } => 26,
         },
         Command::Agent(c) => match c {
             AgentCommand::Update { .. } => 5,

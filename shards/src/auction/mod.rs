@@ -107,7 +107,7 @@ pub use book::{AuctionBook, AuctionEvent, BookLimits};
 pub use error::{AuctionError, SpecError};
 pub use outcome::{Award, BidReceipt, CloseCause, NoWinnerReason, Outcome, Settlement};
 pub use spec::{AuctionKind, AuctionSpec, Bid, KindTag};
-pub use state_machine::Auction;
+pub use state_machine::{Auction, AuctionParts, BidsParts};
 pub use status::{AuctionState, AuctionStatus, STATUS_WORDS};
 
 /// An amount of money in minor units (cents, satoshis, …).

@@ -6,6 +6,7 @@ use super::{Amount, AuctionId, MAX_COMBINATORIAL_BIDS};
 
 /// One winning bid and what it pays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Award {
     /// The winner.
     pub bidder: u64,
@@ -17,6 +18,7 @@ pub struct Award {
 
 /// Why an auction ended without a winner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum NoWinnerReason {
     /// Nobody bid.
     NoBids,
@@ -35,6 +37,7 @@ impl fmt::Display for NoWinnerReason {
 
 /// What ended an auction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum CloseCause {
     /// [`Auction::close`](super::Auction::close) before the deadline.
     Closed,
@@ -48,6 +51,7 @@ pub enum CloseCause {
 
 /// Who won what, or why nobody did.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Settlement {
     /// A single-item kind sold to one winner.
     Sold(Award),
@@ -65,6 +69,7 @@ pub enum Settlement {
 
 /// How an auction ended.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Outcome {
     /// The auction.
     pub auction: AuctionId,

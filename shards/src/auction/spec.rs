@@ -7,6 +7,7 @@ use super::{Amount, SpecError};
 /// The kind of an auction and its parameters. See the [module docs](super) for the
 /// rules of each kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum AuctionKind {
     /// Ascending open-cry auction.
     English {
@@ -133,6 +134,7 @@ impl fmt::Display for KindTag {
 
 /// What to create: the kind with its parameters, and the terms around it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct AuctionSpec {
     /// Kind and parameters.
     pub kind: AuctionKind,
@@ -208,6 +210,7 @@ impl AuctionSpec {
 
 /// A bid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Bid {
     /// Who bids (not the seller).
     pub bidder: u64,

@@ -35,6 +35,55 @@ enum Bids {
     Combinatorial { bids: Vec<Bid>, sum: Amount },
 }
 
+/// What an auction remembers of its bids, as plain data (see [`AuctionParts`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum BidsParts {
+    /// English and Dutch: the leading `(bidder, amount)`, if any.
+    OpenCry {
+        /// The leading bid.
+        leader: Option<(u64, Amount)>,
+    },
+    /// Sealed first-price and Vickrey: every bidder (ascending), the top bid and the
+    /// highest amount among the others.
+    Sealed {
+        /// Every bidder, ascending.
+        bidders: Vec<u64>,
+        /// The top `(bidder, amount)`, earliest among equals.
+        best: Option<(u64, Amount)>,
+        /// The highest amount among the other bids.
+        second: Option<Amount>,
+    },
+    /// Combinatorial: every bid in arrival order.
+    Combinatorial {
+        /// The bids, in arrival order.
+        bids: Vec<Bid>,
+    },
+}
+
+/// An auction as plain data, for export and restore: [`Auction::to_parts`] and
+/// [`Auction::from_parts`] round-trip exactly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct AuctionParts {
+    /// The id.
+    pub id: AuctionId,
+    /// The spec it was created with.
+    pub spec: AuctionSpec,
+    /// When it was created.
+    pub created_at: u64,
+    /// Its state.
+    pub state: AuctionState,
+    /// Bids accepted.
+    pub bid_count: u32,
+    /// What it remembers of its bids.
+    pub bids: BidsParts,
+    /// When it ended.
+    pub ended_at: Option<u64>,
+    /// How it ended, if it closed or expired.
+    pub outcome: Option<Outcome>,
+}
+
 /// One auction: its spec, its bids and, once ended, its outcome.
 ///
 /// Created open by [`Auction::new`]; it ends exactly once (state `Closed`, `Expired` or
@@ -79,6 +128,116 @@ impl Auction {
             bids,
             ended_at: None,
             outcome: None,
+        })
+    }
+
+    /// The auction as plain data.
+    pub fn to_parts(&self) -> AuctionParts {
+        let lead = |l: &Option<Leading>| l.map(|l| (l.bidder, l.amount));
+        let bids = match &self.bids {
+            Bids::OpenCry { leader } => BidsParts::OpenCry {
+                leader: lead(leader),
+            },
+            Bids::Sealed {
+                bidders,
+                best,
+                second,
+            } => {
+                let mut bidders: Vec<u64> = bidders.iter().copied().collect();
+                bidders.sort_unstable();
+                BidsParts::Sealed {
+                    bidders,
+                    best: lead(best),
+                    second: *second,
+                }
+            }
+            Bids::Combinatorial { bids, .. } => BidsParts::Combinatorial { bids: bids.clone() },
+        };
+        AuctionParts {
+            id: self.id,
+            spec: self.spec,
+            created_at: self.created_at,
+            state: self.state,
+            bid_count: self.bid_count,
+            bids,
+            ended_at: self.ended_at,
+            outcome: self.outcome.clone(),
+        }
+    }
+
+    /// Rebuilds an auction from [`to_parts`](Self::to_parts), checking what a restore
+    /// from an untrusted file could get wrong: the spec's rules (against `created_at`),
+    /// bids that fit the kind and the bounds, and an end consistent with the state.
+    /// The error says what is wrong.
+    pub fn from_parts(parts: AuctionParts) -> Result<Self, &'static str> {
+        parts
+            .spec
+            .validate(parts.created_at)
+            .map_err(|_| "auction spec breaks its rules")?;
+        let kind = parts.spec.kind;
+        let bids = match (parts.bids, kind) {
+            (
+                BidsParts::OpenCry { leader },
+                AuctionKind::English { .. } | AuctionKind::Dutch { .. },
+            ) => Bids::OpenCry {
+                leader: leader.map(|(bidder, amount)| Leading { bidder, amount }),
+            },
+            (
+                BidsParts::Sealed {
+                    bidders,
+                    best,
+                    second,
+                },
+                AuctionKind::SealedFirstPrice { .. } | AuctionKind::Vickrey { .. },
+            ) => {
+                if bidders.len() > MAX_BIDS_PER_AUCTION {
+                    return Err("more sealed bidders than MAX_BIDS_PER_AUCTION");
+                }
+                let bidders: HashSet<u64> = bidders.into_iter().collect();
+                if best.is_some_and(|(b, _)| !bidders.contains(&b)) {
+                    return Err("sealed top bid from no bidder");
+                }
+                Bids::Sealed {
+                    bidders,
+                    best: best.map(|(bidder, amount)| Leading { bidder, amount }),
+                    second,
+                }
+            }
+            (BidsParts::Combinatorial { bids }, AuctionKind::Combinatorial { .. }) => {
+                if bids.len() > MAX_COMBINATORIAL_BIDS {
+                    return Err("more combinatorial bids than MAX_COMBINATORIAL_BIDS");
+                }
+                let sum = bids
+                    .iter()
+                    .try_fold(0 as Amount, |s, b| s.checked_add(b.amount))
+                    .ok_or("combinatorial bids overflow their sum")?;
+                Bids::Combinatorial { bids, sum }
+            }
+            _ => return Err("bids of another kind than the spec"),
+        };
+        let open = parts.state == AuctionState::Open;
+        if open != parts.ended_at.is_none() {
+            return Err("auction end time inconsistent with its state");
+        }
+        if open && parts.outcome.is_some() {
+            return Err("open auction with an outcome");
+        }
+        if parts
+            .outcome
+            .as_ref()
+            .is_some_and(|o| o.auction != parts.id)
+        {
+            return Err("outcome of another auction");
+        }
+        Ok(Auction {
+            id: parts.id,
+            spec: parts.spec,
+            created_at: parts.created_at,
+            state: parts.state,
+            bid_count: parts.bid_count,
+            bids,
+            ended_at: parts.ended_at,
+            outcome: parts.outcome,
         })
     }
 

@@ -8,6 +8,7 @@ use super::{Amount, AuctionId, KindTag};
 ///
 /// The discriminants are the values [`AuctionStatus::to_words`] stores (0 is unused).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[repr(u8)]
 pub enum AuctionState {
     /// Taking bids.
