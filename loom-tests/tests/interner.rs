@@ -2,10 +2,16 @@
 //! name reads it whole (the slot's seqlock rejects a read that races the naming), and two
 //! threads naming at once get distinct ids, each name once.
 //!
-//! Weakening check (done for real, then restored): with the `Release` of
-//! `high.store(id + 1, ..)` in `Interner::acquire` made `Relaxed`, the reader model fails:
-//! the reader sees `high == 1` but reads slot 0's seqlock at its initial version and the
-//! empty record, so `get("plan")` misses a name whose id another thread already returned.
+//! Weakening checks (done for real, then restored):
+//! - Without the re-scan under the lock in `Interner::acquire` (a namer that missed the
+//!   name lock-free names a new slot at once), `the_same_name_is_interned_once` fails:
+//!   both threads miss "plan" in their lock-free scans and name two slots for it.
+//! - With the `Release` of `high.store(id + 1, ..)` made `Relaxed`, the reader model
+//!   still passes, and rightly: a reader reads every slot through its seqlock, so it
+//!   sees a slot named or empty, never torn, and a reader that knows the id was
+//!   returned (the `published` flag) is ordered after the naming anyway. The `Release`
+//!   stays so that a reader that sees `high` also finds the name it counts; nothing
+//!   unsound hangs on it.
 //!
 //! The reader model spawns the reader and names on the main thread: a spawned thread
 //! whose first access is a load ends loom's exploration early (a known loom issue), and
