@@ -140,9 +140,13 @@ fn agents_and_registry_are_counted_per_operation() {
         .registry()
         .register("a", 1, &MetadataSpec::with_capabilities(&["plan", "bid"]))
         .unwrap();
+    let registered = engine.telemetry().snapshot().unwrap();
+    assert_eq!(registered.capabilities_used, 2);
     lease
         .update_metadata(&MetadataSpec::with_capabilities(&["plan"]))
         .unwrap();
+    let updated = engine.telemetry().snapshot().unwrap();
+    assert_eq!(updated.capabilities_used, 1, "the update gave \"bid\" back");
     lease.release().unwrap();
     engine.flush().unwrap();
     let t = engine.telemetry().snapshot().unwrap();
@@ -152,7 +156,7 @@ fn agents_and_registry_are_counted_per_operation() {
     assert_eq!(count(&t, "registry", "register"), 1);
     assert_eq!(count(&t, "registry", "update"), 1);
     assert_eq!(count(&t, "registry", "release"), 1);
-    assert_eq!(t.capabilities_used, 2);
+    assert_eq!(t.capabilities_used, 0, "names no entry holds are freed");
     assert!(t.capabilities_budget >= 2);
 }
 

@@ -252,7 +252,8 @@ impl TelemetrySnapshot {
 ///
 /// ```
 /// use mabeam::auctions::{AuctionKind, AuctionSpec};
-/// let engine = mabeam::Engine::start(mabeam::Config { shards: 2, pin_threads: false, ..Default::default() })?;
+/// let config = mabeam::Config::default().with_shards(2).with_pin_threads(false);
+/// let engine = mabeam::Engine::start(config)?;
 /// let spec = AuctionSpec {
 ///     kind: AuctionKind::English { reserve: 1, min_increment: 1 },
 ///     seller: 1, category: 1, deadline: None, buy_now: None,

@@ -136,6 +136,8 @@ pub const AUCTION_SEQ_BITS: u32 = 48;
 /// assert_eq!(id.to_raw(), 1 << 48 | 7);
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(transparent))] // its raw u64, as the state file has it
 pub struct AuctionId(u64);
 
 impl AuctionId {
