@@ -84,7 +84,10 @@ impl<'e> Pricer<'e> {
         if let Err(e) = self.inner.check_open() {
             return self.inner.ready(Err(e));
         }
-        let (ticket, reply) = self.inner.rt.ticket();
+        let (mut ticket, reply) = self.inner.rt.ticket();
+        self.inner
+            .rt
+            .time_ticket(&mut ticket, crate::telemetry::ops::PRICING_CALCULATE);
         let inner = self.inner.clone();
         let input = input.clone();
         let key = input_hash(&input);

@@ -496,3 +496,26 @@ fn prometheus_text_parses_back_to_the_snapshot() {
         );
     }
 }
+
+#[test]
+fn pricing_round_trips_are_timed_like_other_acknowledged_calls() {
+    let engine = Engine::start(timed(2)).unwrap();
+    for i in 0..3u32 {
+        let input = mabeam::pricing::PricingInput {
+            recent_prices: vec![100.0, 101.0 + f64::from(i)],
+            demand: 10.0,
+            supply: 4.0,
+            base_price: 100.0,
+        };
+        engine.pricing().calculate(&input).wait().unwrap().unwrap();
+    }
+    engine.flush().unwrap();
+    let t = engine.telemetry().snapshot().unwrap();
+    let calculate = t.operation("pricing", "calculate").unwrap();
+    assert_eq!(calculate.count, 3, "each result cached by its shard");
+    assert_eq!(calculate.apply.count, 3);
+    assert_eq!(
+        calculate.round_trip.count, 3,
+        "pool + cache + wake-up, per call"
+    );
+}

@@ -314,6 +314,15 @@ impl<C: Send + 'static> Runtime<C> {
         Ticket::new(self.ticket_spin)
     }
 
+    /// Times `ticket` as an acknowledged call of telemetry operation `op` (sampled like
+    /// [`call`](Self::call)'s), for a ticket that does not come from `call`: pricing's,
+    /// which runs on the task pool before its shard caches the result.
+    pub(crate) fn time_ticket<T>(&self, ticket: &mut Ticket<T>, op: usize) {
+        if self.host.enabled() {
+            ticket.set_timing(self.host.time_call(op));
+        }
+    }
+
     /// A ticket already resolved with `result`.
     pub(crate) fn ready<T>(&self, result: Result<T, Error>) -> Ticket<T> {
         Ticket::ready(result, self.ticket_spin)

@@ -48,6 +48,10 @@ pub(crate) fn op_index(service: &str, op: &str) -> Option<usize> {
     OPS.iter().position(|&(s, o)| s == service && o == op)
 }
 
+/// `pricing/calculate` in [`OPS`]: what a shard's `PricingPut` is, and the operation
+/// the caller's round trip of `Pricer::calculate` is timed as.
+pub(crate) const PRICING_CALCULATE: usize = 18;
+
 /// The operation a command is.
 pub(crate) fn op_of(cmd: &Command) -> usize {
     match cmd {
@@ -75,7 +79,7 @@ pub(crate) fn op_of(cmd: &Command) -> usize {
             EconomicsCommand::ListActive { .. } => 15,
             EconomicsCommand::MarketUpdate { .. } => 16,
             EconomicsCommand::MarketState { .. } => 17,
-            EconomicsCommand::PricingPut { .. } => 18,
+            EconomicsCommand::PricingPut { .. } => PRICING_CALCULATE,
             EconomicsCommand::PricingGet { .. } => 19,
         },
         Command::Coordination(c) => match c {
@@ -157,6 +161,11 @@ pub(crate) fn engine_kind(e: &crate::Error) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pricing_calculate_is_its_label() {
+        assert_eq!(OPS[PRICING_CALCULATE], ("pricing", "calculate"));
+    }
 
     #[test]
     fn labels_are_unique() {
