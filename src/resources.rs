@@ -128,15 +128,20 @@ impl Resources {
     }
 }
 
-/// The process's resident memory in bytes, from `/proc/self/statm`; `None` where it does
-/// not exist or cannot be parsed.
+/// The process's resident memory in bytes, from the `VmRSS` line of `/proc/self/status`
+/// (the kernel's resident set in KiB: no page size needed, so no `libc`); `None` where it
+/// does not exist or cannot be parsed.
 pub fn resident_bytes() -> Option<u64> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    // SAFETY: `sysconf` only reads a configuration value.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    let page = u64::try_from(page).ok().filter(|&p| p > 0)?;
-    pages.checked_mul(page)
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse()
+        .ok()?;
+    kib.checked_mul(1024)
 }
 
 /// The process's thread count, from `/proc/self/status`.

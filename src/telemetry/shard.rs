@@ -255,19 +255,15 @@ pub(crate) struct Observation {
     pub cpu: Option<usize>,
 }
 
-/// The CPU this thread runs on now, where the platform says.
+/// The CPU this thread runs on now, where the platform says: field 39 (`processor`) of
+/// `/proc/thread-self/stat` on Linux (read without `libc`, which the library does not
+/// depend on; off the hot path: only when telemetry observes the shard).
 fn current_cpu() -> Option<usize> {
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: `sched_getcpu` takes no argument and only reads the calling thread's
-        // state; it returns -1 on failure, which the conversion rejects.
-        let cpu = unsafe { libc::sched_getcpu() };
-        usize::try_from(cpu).ok()
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        None
-    }
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces: the
+    // first of them is field 3, so field 39 is the 37th.
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    after_name.split_whitespace().nth(36)?.parse().ok()
 }
 
 impl ShardRecorder {
