@@ -28,7 +28,7 @@ use mabeam::coordination::{
 use mabeam::events::{Payload, Subscription};
 use mabeam::Engine;
 
-use super::{AgentsModel, Rng, AGENT_IDS};
+use super::{random_state, AgentsModel, Rng, AGENT_IDS};
 
 /// Bits of a session id below its shard prefix (`mabeam::coordination` docs: the id
 /// carries the shard).
@@ -76,7 +76,7 @@ impl ModelSession {
     fn completion(&self) -> Completion {
         let mut votes = self.tally.clone();
         // Votes descending, ties in order of first vote (a stable sort keeps it).
-        votes.sort_by(|a, b| b.1.cmp(&a.1));
+        votes.sort_by_key(|v| std::cmp::Reverse(v.1));
         Completion {
             session: self.id,
             protocol: self.protocol,
@@ -362,7 +362,7 @@ pub fn step(
     ctx: &dyn Fn(&str) -> String,
 ) {
     let coord = engine.coordination();
-    match rng.below(10) {
+    match rng.below(11) {
         0..=2 => {
             // The agents the check reads must be published.
             engine.flush().unwrap();
@@ -499,6 +499,36 @@ pub fn step(
             );
             // The frees reach the agents' shards before the next agent write.
             engine.flush().unwrap();
+        }
+        8 => {
+            // A participant of a recent session is written (its written status is what
+            // it goes back to) or removed (which forgets its sessions).
+            let Some(s) = m
+                .sessions
+                .get(m.sessions.len().wrapping_sub(1 + rng.below(3) as usize))
+            else {
+                return;
+            };
+            let id = s.participants[rng.below(s.participants.len() as u64) as usize];
+            if rng.below(3) == 0 {
+                let got = engine.agents().remove(id).wait();
+                assert_eq!(
+                    got,
+                    Ok(agents.remove(id)),
+                    "{}",
+                    ctx(&format!("remove participant {id}"))
+                );
+            } else {
+                let state = random_state(rng);
+                let got = engine.agents().update_acked(id, state).wait();
+                let want = agents.update(id, state, now);
+                assert_eq!(
+                    got,
+                    Ok(Ok(want)),
+                    "{}",
+                    ctx(&format!("update_acked participant {id}"))
+                );
+            }
         }
         _ => {
             engine.flush().unwrap();
