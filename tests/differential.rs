@@ -17,15 +17,24 @@
 //! and the market feed of sales), host events (`tests/differential/events.rs`: publish,
 //! history by pattern, time range, correlation and limit, subscriptions with bounded
 //! queues and lag counts) and barriers (create, get, wait from the test thread, remove,
-//! generations, their `coordination.barrier.reached` events). Time only moves between a flush before and a flush
+//! generations, their `coordination.barrier.reached` events) and coordination sessions
+//! (`tests/differential/coordination.rs`: initiate with all four protocols, with and
+//! without deadlines, the creation refusals, `UnknownAgent` for unpublished
+//! participants, `TooManySessions` at `coordination.max_open`, acknowledgements and
+//! votes by participants and outsiders, duplicate and wrong-kind responses, late ones
+//! (`DeadlinePassed`) and ones to ended sessions (`Completed`), timeouts, `status`,
+//! per-shard retention by `coordination.retained` (0 included), the participants'
+//! `Coordinating` status, saved status and `coordination` field through overlapping
+//! sessions, writes and removals, and the `coordination.initiated` /
+//! `coordination.completed` events). Time only moves between a flush before and a flush
 //! after, so every shard has run its timers (deadlines, retention by age) before the next
 //! call, and the model applies them at the same point.
-//!
-//! Not covered: coordination sessions (see `KNOWN_DEFECTS_3_6_COORDINATION_UNFIXED`).
 
 #[path = "differential/auctions.rs"]
 mod auctions_model;
 mod common;
+#[path = "differential/coordination.rs"]
+mod coordination_model;
 #[path = "differential/events.rs"]
 mod events_model;
 
@@ -37,17 +46,6 @@ use mabeam::agents::{AgentError, AgentSnapshot, AgentState, AgentStatus};
 use mabeam::auctions::{AuctionFilter, AuctionId, AuctionKind, AuctionSpec, Bid, KindTag};
 use mabeam::registry::{Entry, Field, Filter, Health, Lease, MetadataSpec, Op, RegistryError};
 use mabeam::{Clock, Config, Engine, ManualClock};
-
-/// Coordination sessions are not generated while defects 3 and 6 (coordination) are
-/// being fixed on another branch, and they have no reference model here yet. Switching
-/// this off is a compile error until that model exists (it would also have to carry the
-/// agents' `coordination` field, which sessions change, into `AgentsModel`).
-const KNOWN_DEFECTS_3_6_COORDINATION_UNFIXED: bool = true;
-const _: () = assert!(
-    KNOWN_DEFECTS_3_6_COORDINATION_UNFIXED,
-    "coordination has no reference model yet: add one to tests/differential before \
-     switching KNOWN_DEFECTS_3_6_COORDINATION_UNFIXED off"
-);
 
 /// splitmix64: small, seedable, no external crate.
 struct Rng(u64);
@@ -79,7 +77,11 @@ struct Retention {
     retention_nanos: u64,
 }
 
-fn start(shape: Shape, retention: Retention) -> (Engine, ManualClock) {
+fn start(
+    shape: Shape,
+    retention: Retention,
+    coordination: (usize, usize),
+) -> (Engine, ManualClock) {
     let clock = ManualClock::new(1_000);
     let base = match shape {
         Shape::Sharded(n) => common::config(n),
@@ -94,6 +96,11 @@ fn start(shape: Shape, retention: Retention) -> (Engine, ManualClock) {
         .with_max_retained(retention.max_retained)
         .with_retention_nanos(retention.retention_nanos);
     let events = base.events.with_history(events_model::HISTORY);
+    let mut base = base;
+    base.coordination = base
+        .coordination
+        .with_max_open(coordination.0)
+        .with_retained(coordination.1);
     let engine = Engine::start(
         base.with_clock(Clock::Manual(clock.clone()))
             .with_economics(economics)
@@ -103,16 +110,25 @@ fn start(shape: Shape, retention: Retention) -> (Engine, ManualClock) {
     (engine, clock)
 }
 
-/// The reference model of the agents service: a map from id to its last snapshot.
+/// The reference model of the agents service: a map from id to its last snapshot, and
+/// per agent in coordination sessions their count and the status to go back to.
 #[derive(Default)]
 struct AgentsModel {
     agents: HashMap<u64, AgentSnapshot>,
+    /// Agent -> (open sessions it is in, saved status); absent while in none.
+    marks: HashMap<u64, (u32, AgentStatus)>,
 }
 
 impl AgentsModel {
-    fn update(&mut self, id: u64, state: AgentState, now: u64) -> AgentSnapshot {
+    fn update(&mut self, id: u64, mut state: AgentState, now: u64) -> AgentSnapshot {
         let version = self.agents.get(&id).map_or(0, |s| s.version) + 1;
         let coordination = self.agents.get(&id).and_then(|s| s.coordination);
+        // During a session the written status is the one to go back to; the published
+        // one stays `Coordinating`.
+        if let Some((_, saved)) = self.marks.get_mut(&id) {
+            *saved = state.status;
+            state.status = AgentStatus::Coordinating;
+        }
         let snap = AgentSnapshot {
             id,
             state,
@@ -124,7 +140,35 @@ impl AgentsModel {
         snap
     }
     fn remove(&mut self, id: u64) -> Result<AgentSnapshot, AgentError> {
+        // A removal forgets the agent's sessions.
+        self.marks.remove(&id);
         self.agents.remove(&id).ok_or(AgentError::NotFound)
+    }
+    /// Agent `id` takes part in `session` (a mark never creates an agent).
+    fn join(&mut self, id: u64, session: u64, now: u64) {
+        let Some(s) = self.agents.get_mut(&id) else {
+            return;
+        };
+        let mark = self.marks.entry(id).or_insert((0, s.state.status));
+        mark.0 += 1;
+        s.state.status = AgentStatus::Coordinating;
+        s.coordination = Some(session);
+        s.version += 1;
+        s.updated_at = now;
+    }
+    /// One of agent `id`'s sessions ended; the last one gives back the saved status.
+    fn leave(&mut self, id: u64, now: u64) {
+        let (Some(s), Some(mark)) = (self.agents.get_mut(&id), self.marks.get_mut(&id)) else {
+            return;
+        };
+        mark.0 -= 1;
+        if mark.0 == 0 {
+            s.state.status = mark.1;
+            s.coordination = None;
+            self.marks.remove(&id);
+        }
+        s.version += 1;
+        s.updated_at = now;
     }
 }
 
@@ -151,11 +195,16 @@ fn run_case(seed: u64, shape: Shape, steps: usize) {
         max_retained: 1 + rng.below(6) as usize,
         retention_nanos: 2_000 + rng.below(20_000),
     };
-    let (engine, clock) = start(shape, retention);
+    // Few open sessions (so `TooManySessions` happens), few retained (0 evicts every
+    // session as it ends).
+    let max_open = 1 + rng.below(8) as usize;
+    let retained = rng.below(5) as usize;
+    let (engine, clock) = start(shape, retention, (max_open, retained));
     let shards = match shape {
         Shape::Sharded(n) => n,
         Shape::Centralized => 1,
     };
+    let mut cm = coordination_model::CoordinationModel::new(&engine, shards, max_open, retained);
     let mut am = AuctionsModel::new(shards, retention.max_retained, retention.retention_nanos);
     let agents = engine.agents();
     let mut model = AgentsModel::default();
@@ -164,15 +213,25 @@ fn run_case(seed: u64, shape: Shape, steps: usize) {
     // holds.
     let mut reg = RegistryModel::default();
     let mut em = events_model::EventsModel::default();
-    let check_history = events_model::history_fits(steps);
+    // Sessions add events (an initiate or a completion, and the agents it marks or
+    // frees): count them as a second step's worth.
+    let check_history = events_model::history_fits(steps.saturating_mul(2));
     for step in 0..steps {
         let ctx = |what: &str| format!("seed {seed:#x} shape {shape:?} step {step}: {what}");
         if rng.below(5) == 0 {
             events_model::step(&engine, &mut em, &mut rng, now, check_history, &ctx);
             continue;
         }
+        if rng.below(6) == 0 {
+            coordination_model::step(&engine, &mut cm, &mut model, &mut rng, now, &ctx);
+            continue;
+        }
         if rng.below(2) == 0 {
+            let before = now;
             auction_step(&engine, &clock, &mut am, &mut rng, &mut now, &ctx);
+            if now != before {
+                cm.advance(now, &mut model);
+            }
             continue;
         }
         if rng.below(3) == 0 {
@@ -226,6 +285,7 @@ fn run_case(seed: u64, shape: Shape, steps: usize) {
                 // Every shard runs its timers in the batch of the flush.
                 engine.flush().unwrap();
                 am.advance(now);
+                cm.advance(now, &mut model);
             }
             _ => {
                 engine.flush().unwrap();
@@ -234,6 +294,9 @@ fn run_case(seed: u64, shape: Shape, steps: usize) {
         }
     }
     engine.flush().unwrap();
+    coordination_model::check_events(&mut cm, &|what: &str| {
+        format!("seed {seed:#x} shape {shape:?} final: {what}")
+    });
     for id in 0..AGENT_IDS {
         assert_eq!(
             agents.get(id),
