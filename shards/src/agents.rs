@@ -68,9 +68,11 @@ pub struct AgentSnapshot {
     /// joined last (which may have ended if an earlier one is still open); `None` once it
     /// is in none.
     pub coordination: Option<u64>,
-    /// Number of writes applied to this agent (1 after the first update).
+    /// Number of writes applied to this agent (1 after the first update). A coordination
+    /// session's mark and its release (joining and leaving a session, which change
+    /// `status` and `coordination`) count as writes too.
     pub version: u64,
-    /// Engine clock time of the last write, in nanoseconds.
+    /// Engine clock time of the last write (session marks included), in nanoseconds.
     pub updated_at: u64,
 }
 
