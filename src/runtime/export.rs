@@ -160,14 +160,7 @@ impl<C: Send + 'static> Runtime<C> {
                 ticket
             })
             .collect();
-        let mut first = Ok(());
-        for t in tickets {
-            let r = t.wait();
-            if first.is_ok() {
-                first = r;
-            }
-        }
-        first?;
+        super::wait_all(tickets)?;
         // Quiesce: frozen shards produce nothing, so the count only falls.
         while shared.term.inflight() > 0 {
             self.check_alive()?;

@@ -152,6 +152,18 @@ pub(crate) fn shard_for(key: u64, n: usize) -> usize {
     ((u128::from(mix64(key)) * n as u128) >> 64) as usize
 }
 
+/// Waits for every ticket (so none is left behind) and returns the first error.
+pub(crate) fn wait_all(tickets: Vec<Ticket<()>>) -> Result<(), Error> {
+    let mut first = Ok(());
+    for t in tickets {
+        let r = t.wait();
+        if first.is_ok() {
+            first = r;
+        }
+    }
+    first
+}
+
 /// The shard of `n` that owns an id whose top bits are `prefix` (auction and session
 /// ids: the creating shard). A prefix at or above `n` (an id restored from an engine with
 /// more shards) owns shard `prefix % n`, where the restore put it; the remainder is
@@ -412,14 +424,7 @@ impl<C: Send + 'static> Runtime<C> {
                     ticket
                 })
                 .collect();
-            let mut first = Ok(());
-            for t in tickets {
-                let r = t.wait();
-                if first.is_ok() {
-                    first = r;
-                }
-            }
-            first?;
+            wait_all(tickets)?;
         }
         Ok(())
     }
