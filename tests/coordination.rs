@@ -275,10 +275,20 @@ fn a_late_vote_without_retention_is_refused_not_a_panic() {
         .initiate(&[1, 2, 3], Protocol::Majority, 50_000)
         .unwrap();
     assert_eq!(coord.vote(id, 1, 4).wait().unwrap(), Ok(None));
-    // No flush: the vote below is the first thing the shard sees after the deadline.
+    // The vote below must be the first thing the owning shard sees after the deadline,
+    // before its timers sweep the session: with the shards stalled, the clock moves and
+    // the vote queues; a shard applies a batch's commands before its due timers, and the
+    // stall's own batch ran its timers at the old time. (Without the stalls the shard's
+    // idle loop could sweep first, seen on a loaded machine: `UnknownSession`.)
+    let stalls = [
+        engine.testing().stall(0).unwrap(),
+        engine.testing().stall(1).unwrap(),
+    ];
     clock.set(60_000);
+    let late = coord.vote(id, 2, 4);
+    drop(stalls);
     assert_eq!(
-        coord.vote(id, 2, 4).wait().unwrap(),
+        late.wait().unwrap(),
         Err(CoordinationError::DeadlinePassed {
             deadline: 50_000,
             now: 60_000

@@ -278,7 +278,11 @@ fn bad_auction_input_gets_its_error() {
 /// ticket resolves and the state is consistent afterwards.
 #[test]
 fn fifty_threads_create_and_bid() {
-    let engine = common::engine(2);
+    // A long send timeout: the test is about consistency, not pushback; with the default
+    // 1 s a fire-and-forget bid was refused `Busy` once on a machine loaded to 9-13.
+    let engine =
+        Engine::start(common::config(2).with_send_timeout(std::time::Duration::from_secs(120)))
+            .unwrap();
     let auctions = engine.auctions();
     let ids: Vec<Vec<AuctionId>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..50u64)
