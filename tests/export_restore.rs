@@ -15,7 +15,7 @@ use mabeam::coordination::{Protocol, SessionStatus};
 use mabeam::events::{Event, HistoryQuery};
 use mabeam::market::{MarketState, MarketUpdate};
 use mabeam::pricing::{Pricing, PricingInput};
-use mabeam::registry::{Entry, Field, Filter, MetadataSpec, Op, RegistryError};
+use mabeam::registry::{Entry, Field, Filter, Lease, MetadataSpec, Op, RegistryError};
 use mabeam::state::{EngineState, RestoreError};
 use mabeam::{Clock, Config, Engine, ManualClock};
 
@@ -43,6 +43,8 @@ fn pricing_input(i: u64) -> PricingInput {
 
 /// What the test built, to read back.
 struct Built {
+    /// The leases of the registered names, held until the engine is shut down.
+    leases: Vec<Lease>,
     names: Vec<String>,
     agents: Vec<u64>,
     auctions: Vec<AuctionId>,
@@ -76,8 +78,9 @@ fn populate(engine: &Engine, clock: &ManualClock) -> Built {
         leases.push(registry.register(&name, 100 + i, &spec).unwrap());
         names.push(name);
     }
-    // Leases are host objects: forget them so the entries stay (dropping would remove).
-    leases.into_iter().for_each(std::mem::forget);
+    // Leases are host objects: the test keeps them until the engine has shut down, so
+    // the entries stay (dropping one earlier would remove its entry; after shutdown a
+    // drop sends nothing). Forgetting them would leak the engine they point to.
 
     let agents: Vec<u64> = (0..30).collect();
     for &id in &agents {
@@ -303,6 +306,7 @@ fn populate(engine: &Engine, clock: &ManualClock) -> Built {
         barriers: vec![1, 2],
         open_english: (open, 130),
         open_session: (s1, 2),
+        leases,
     }
 }
 
@@ -388,11 +392,12 @@ fn reads(engine: &Engine, b: &Built) -> Reads {
 fn four_shards_to_centralized_to_three_shards_keeps_state_and_reads() {
     let clock = ManualClock::new(T0);
     let first = Engine::start(sharded(4, &clock)).unwrap();
-    let built = populate(&first, &clock);
+    let mut built = populate(&first, &clock);
     let s1 = first.export().unwrap();
     let r1 = reads(&first, &built);
     first.shutdown();
-    // Everything is there, nothing trivially empty.
+    drop(std::mem::take(&mut built.leases)); // after shutdown: the entries stay in s1
+                                             // Everything is there, nothing trivially empty.
     assert_eq!(s1.registry.len(), 40);
     assert_eq!(s1.agents.len(), 30);
     assert_eq!(s1.auctions.len(), built.auctions.len());
@@ -518,17 +523,19 @@ fn a_state_over_the_configured_bounds_is_refused_and_starts_nothing() {
     for i in 0..10u64 {
         first.agents().update(i, AgentState::default()).unwrap();
     }
-    for i in 0..5 {
-        std::mem::forget(
+    // Held until the engine has shut down (a drop before would remove the entry).
+    let leases: Vec<Lease> = (0..5)
+        .map(|i| {
             first
                 .registry()
                 .register(&format!("n{i}"), i, &MetadataSpec::default())
-                .unwrap(),
-        );
-    }
+                .unwrap()
+        })
+        .collect();
     first.flush().unwrap();
     let state = first.export().unwrap();
     first.shutdown();
+    drop(leases);
 
     let tight = centralized(&clock).with_agent_capacity(4);
     assert_eq!(
@@ -579,7 +586,8 @@ impl Rng {
 }
 
 /// Applies `steps` random commands (every service, successes and refusals alike).
-fn random_history(engine: &Engine, clock: &ManualClock, rng: &mut Rng, steps: usize) {
+/// Returns the leases still held: the caller drops them after shutting the engine down.
+fn random_history(engine: &Engine, clock: &ManualClock, rng: &mut Rng, steps: usize) -> Vec<Lease> {
     let mut auctions = Vec::new();
     let mut sessions = Vec::new();
     let mut leases = Vec::new();
@@ -694,8 +702,8 @@ fn random_history(engine: &Engine, clock: &ManualClock, rng: &mut Rng, steps: us
             }
         }
     }
-    leases.into_iter().for_each(std::mem::forget);
     engine.flush().unwrap();
+    leases
 }
 
 #[test]
@@ -705,9 +713,10 @@ fn random_histories_export_and_restore_to_the_same_state() {
         let clock = ManualClock::new(T0);
         let shards = 1 + rng.below(4) as usize;
         let first = Engine::start(sharded(shards, &clock)).unwrap();
-        random_history(&first, &clock, &mut rng, 150);
+        let leases = random_history(&first, &clock, &mut rng, 150);
         let state = first.export().unwrap();
         first.shutdown();
+        drop(leases);
         let bytes = state.to_bytes();
         let decoded = EngineState::from_bytes(&bytes).unwrap();
         assert_eq!(decoded, state, "seed {seed}: the file round trip differs");
@@ -725,7 +734,7 @@ fn random_histories_export_and_restore_to_the_same_state() {
         );
         // The restored engine goes on (rules, timers, ids), and what it then holds
         // round-trips again into yet another shape.
-        random_history(&second, &clock, &mut rng, 60);
+        let second_leases = random_history(&second, &clock, &mut rng, 60);
         let later = second.export().unwrap();
         let third = Engine::start_from(sharded(1 + rng.below(4) as usize, &clock), &later).unwrap();
         assert_eq!(
@@ -735,6 +744,7 @@ fn random_histories_export_and_restore_to_the_same_state() {
         );
         third.shutdown();
         second.shutdown();
+        drop(second_leases);
     }
 }
 

@@ -14,12 +14,11 @@ use mabeam::Engine;
 /// A small state with something of most parts in it.
 fn small_state() -> EngineState {
     let engine = Engine::start(common::config(2)).unwrap();
-    std::mem::forget(
-        engine
-            .registry()
-            .register("a", 1, &MetadataSpec::with_capabilities(&["c"]))
-            .unwrap(),
-    );
+    // Held until the engine has shut down (dropping it before would remove the entry).
+    let lease = engine
+        .registry()
+        .register("a", 1, &MetadataSpec::with_capabilities(&["c"]))
+        .unwrap();
     engine.agents().update(3, AgentState::default()).unwrap();
     let id = engine
         .auctions()
@@ -64,7 +63,10 @@ fn small_state() -> EngineState {
         .publish("host.x", b"payload", Some(1))
         .unwrap();
     engine.flush().unwrap();
-    engine.export().unwrap()
+    let state = engine.export().unwrap();
+    engine.shutdown();
+    drop(lease);
+    state
 }
 
 #[test]
