@@ -6,7 +6,7 @@
 //! The cut is a set of applied commands: the state every shard reports is the state
 //! after exactly those commands, and
 //!
-//! 1. every write whose call returned `Ok` before [`Runtime::export`] was called is in
+//! 1. every write whose call returned `Ok` before [`Runtime::export_with`] was called is in
 //!    it (and, transitively, everything it made one shard send to another);
 //! 2. it is prefix-closed per sending thread: if a thread's write is in it, so is every
 //!    earlier write of that thread, on whatever shard;
