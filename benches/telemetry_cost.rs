@@ -9,109 +9,34 @@
 //! the same-run alternation). `MABEAM_COST_ROUNDS` overrides the number of rounds,
 //! `MABEAM_COST_SAMPLE_EVERY` the timing rate of the "on" side.
 
+#[path = "common/economics_scenario.rs"]
+mod economics_scenario;
+
 use std::hint::black_box;
-use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
-use mabeam::auctions::{AuctionId, AuctionKind, AuctionSpec};
-use mabeam::market::MarketUpdate;
+use economics_scenario::{close_all, inputs, scenario, Creates};
+use economics_scenario::{AUCTIONS_PER_CLIENT, CATEGORIES, CLIENTS};
 use mabeam::pricing::PricingInput;
 use mabeam::telemetry::TelemetryConfig;
 use mabeam::{Config, Engine};
 
-const CLIENTS: usize = 50;
-const AUCTIONS_PER_CLIENT: usize = 100;
-const CATEGORIES: u64 = 16;
-const MAX_OPEN: usize = 1 << 16;
 /// Scenario iterations per sample.
 const ITERS: usize = 20;
 /// On/off rounds by default.
 const ROUNDS: usize = 9;
-
-fn inputs() -> Vec<PricingInput> {
-    (0..CATEGORIES)
-        .map(|c| PricingInput {
-            recent_prices: (0..20).map(|i| 100.0 + (c * 3 + i) as f64).collect(),
-            demand: 10.0 + c as f64,
-            supply: 5.0,
-            base_price: 50.0,
-        })
-        .collect()
-}
 
 fn prepare(telemetry: bool) -> Engine {
     let sample_every = std::env::var("MABEAM_COST_SAMPLE_EVERY")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(TelemetryConfig::default().sample_every);
-    let mut config = Config::default().with_telemetry(
+    let config = Config::default().with_telemetry(
         TelemetryConfig::default()
             .with_enabled(telemetry)
             .with_sample_every(sample_every),
     );
-    config.economics.auctions.max_open = MAX_OPEN;
-    let engine = Engine::start(config).expect("valid config");
-    for key in 0..CATEGORIES {
-        let update = MarketUpdate {
-            key,
-            price: 100 + key,
-            volume: 1,
-        };
-        let r = engine.market().update_acked(update).wait();
-        r.expect("engine running").expect("valid update");
-    }
-    for input in inputs() {
-        let r = engine.pricing().calculate(&input).wait();
-        r.expect("engine running").expect("valid input");
-    }
-    engine
-}
-
-/// One iteration of the scenario; its wall time and the auctions it created.
-fn scenario(engine: &Engine, inputs: &[PricingInput]) -> (Duration, Vec<AuctionId>) {
-    let start = Barrier::new(CLIENTS + 1);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = (0..CLIENTS)
-            .map(|client| {
-                let start = &start;
-                s.spawn(move || {
-                    let auctions = engine.auctions();
-                    let spec = |i: usize| AuctionSpec {
-                        kind: AuctionKind::English {
-                            reserve: 100,
-                            min_increment: 1,
-                        },
-                        seller: client as u64,
-                        category: ((client + i) as u64 % CATEGORIES) as u32,
-                        deadline: None,
-                        buy_now: None,
-                    };
-                    start.wait();
-                    let tickets: Vec<_> = (0..AUCTIONS_PER_CLIENT)
-                        .map(|i| auctions.create(spec(i)))
-                        .collect();
-                    let ids: Vec<AuctionId> = tickets
-                        .into_iter()
-                        .map(|t| t.wait().expect("engine running").expect("valid spec"))
-                        .collect();
-                    for i in 0..AUCTIONS_PER_CLIENT {
-                        let key = (client + i) as u64 % CATEGORIES;
-                        black_box(engine.market().state(key).expect("running"));
-                        let input = &inputs[key as usize];
-                        black_box(engine.pricing().cached(input).expect("running"));
-                    }
-                    ids
-                })
-            })
-            .collect();
-        start.wait();
-        let t = Instant::now();
-        let ids: Vec<Vec<AuctionId>> = handles
-            .into_iter()
-            .map(|h| h.join().expect("client thread"))
-            .collect();
-        (t.elapsed(), ids.concat())
-    })
+    economics_scenario::prepare(config)
 }
 
 /// One sample: a fresh engine, `ITERS` iterations (each one's auctions closed untimed);
@@ -120,12 +45,9 @@ fn sample(telemetry: bool, inputs: &[PricingInput]) -> f64 {
     let engine = prepare(telemetry);
     let mut timed = Duration::ZERO;
     for _ in 0..ITERS {
-        let (elapsed, ids) = scenario(&engine, inputs);
+        let (elapsed, ids) = scenario(&engine, inputs, Creates::OneByOne);
         timed += elapsed;
-        let tickets: Vec<_> = ids.iter().map(|&id| engine.auctions().close(id)).collect();
-        for t in tickets {
-            let _outcome = t.wait().expect("engine running");
-        }
+        close_all(&engine, &ids);
     }
     let ops = (ITERS * CLIENTS * AUCTIONS_PER_CLIENT * 3) as f64;
     ops / timed.as_secs_f64()
