@@ -7,6 +7,7 @@
 //! - `agent_get`: `agents().get(id)`;
 //! - `auction_status`: `auctions().status(id)`;
 //! - `market_state`: `market().state(key)`;
+//! - `registry_handle`: `registry().handle(name)`, the registry read of the handle alone;
 //!
 //! on `Config::default()` (snapshot reads, no message) and on `Config::centralized()`
 //! (the GenServer shape: every read a synchronous round trip to the one shard).
@@ -18,7 +19,9 @@
 //!   with the `Entry` the registry returns for it, read as a user would:
 //!   `map.get(name).map(|e| *e)` (the entry copied out of the guard);
 //! - `registry_lookup/dashmap_siphash`: the same with DashMap's default hasher (std
-//!   `RandomState`, SipHash-1-3), what a user gets without choosing.
+//!   `RandomState`, SipHash-1-3), what a user gets without choosing;
+//! - `registry_handle/dashmap`: the foldhash map read for the handle alone,
+//!   `map.get(name).map(|e| e.handle)`.
 //!
 //! No writer runs here: `reads` measures the read path under a busy writer against DashMap,
 //! RwLock and an actor; this bench shows what the snapshots buy over the round trip for
@@ -173,7 +176,7 @@ fn service_reads(c: &mut Criterion) {
             auctions,
             ..
         } = &loaded;
-        let reads: [(&str, Read); 4] = [
+        let reads: [(&str, Read); 5] = [
             (
                 "registry_lookup",
                 Box::new(|i| {
@@ -198,6 +201,12 @@ fn service_reads(c: &mut Criterion) {
                     black_box(engine.market().state(i as u64).expect("running"));
                 }),
             ),
+            (
+                "registry_handle",
+                Box::new(|i| {
+                    black_box(engine.registry().handle(&names[i]).expect("valid name"));
+                }),
+            ),
         ];
         for (read_name, read) in &reads {
             bench_read(&mut g, read_name, engine_name, read.as_ref());
@@ -215,6 +224,14 @@ fn service_reads(c: &mut Criterion) {
                     black_box(sip.get(&names[i]).map(|e| *e));
                 };
                 bench_read(&mut g, "registry_lookup", "dashmap_siphash", &read);
+            }
+            if *read_name == "registry_handle" && engine_name == "sharded" {
+                // Its baseline: the same read of the handle alone out of the DashMap.
+                let fast = registry_as_dashmap(&loaded, hashbrown::DefaultHashBuilder::default());
+                let read = |i: usize| {
+                    black_box(fast.get(&names[i]).map(|e| e.handle));
+                };
+                bench_read(&mut g, "registry_handle", "dashmap", &read);
             }
         }
     }
