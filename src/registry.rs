@@ -20,7 +20,7 @@
 use std::sync::Arc;
 
 use mabeam_shards::interner::{InternError, Interner};
-use mabeam_shards::registry::{lookup, RegistryShard};
+use mabeam_shards::registry::{lookup_handle_keyed, lookup_keyed, RegistryShard};
 pub use mabeam_shards::registry::{
     CapabilitySet, Entry, Health, Metadata, Name, RegistryError, MAX_CAPABILITIES, MAX_NAME_LEN,
 };
@@ -387,10 +387,11 @@ impl<'e> Registry<'e> {
 
     /// The entry registered under `name`: a snapshot read, no message, no lock, no
     /// allocation.
-    #[inline]
+    #[inline(always)]
     pub fn lookup(&self, name: &str) -> Result<Option<Entry>, RegistryError> {
         let name = Name::new(name)?;
-        let shard = self.inner.shard_of(name.key());
+        let key = name.key();
+        let shard = self.inner.shard_of(key);
         self.inner.rt.check_readable(shard)?;
         self.inner.read(read::REGISTRY_LOOKUP);
         if self.inner.centralized() {
@@ -398,7 +399,30 @@ impl<'e> Registry<'e> {
                 .inner
                 .round_trip(|reply| RegistryCommand::Lookup { name, reply })?);
         }
-        Ok(lookup(&self.inner.ports[shard].registry, &name))
+        Ok(lookup_keyed(&self.inner.ports[shard].registry, &name, key))
+    }
+
+    /// The handle registered under `name`: [`lookup`](Self::lookup) for a caller that
+    /// needs only the handle (a snapshot read that copies out one word instead of the
+    /// whole [`Entry`]). Counted in telemetry as a lookup.
+    #[inline(always)]
+    pub fn handle(&self, name: &str) -> Result<Option<u64>, RegistryError> {
+        let name = Name::new(name)?;
+        let key = name.key();
+        let shard = self.inner.shard_of(key);
+        self.inner.rt.check_readable(shard)?;
+        self.inner.read(read::REGISTRY_LOOKUP);
+        if self.inner.centralized() {
+            let entry = self
+                .inner
+                .round_trip(|reply| RegistryCommand::Lookup { name, reply })?;
+            return Ok(entry.map(|e| e.handle));
+        }
+        Ok(lookup_handle_keyed(
+            &self.inner.ports[shard].registry,
+            &name,
+            key,
+        ))
     }
 
     /// Every entry, read shard by shard from the snapshots (each entry as it was when

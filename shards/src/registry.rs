@@ -118,10 +118,16 @@ impl From<crate::Error> for RegistryError {
 
 /// A validated registry name: 1 to [`MAX_NAME_LEN`] bytes of UTF-8 without control
 /// characters (the rule is on [`Name::new`]), stored inline.
+///
+/// The bytes are kept as whole words (`raw[i]` holds bytes `8i..8i + 8` in memory order,
+/// zero padded), built from the string eight bytes at a time: hashing, encoding and
+/// comparing a name then read whole words that were written as whole words, which a
+/// byte-wise copy followed by word reads does not give (the processor cannot forward a
+/// word load from several narrower stores, and waits for them to reach the cache).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Name {
+    raw: [u64; NAME_WORDS],
     len: u8,
-    bytes: [u8; MAX_NAME_LEN],
 }
 
 impl Name {
@@ -143,38 +149,63 @@ impl Name {
         if len == 0 || len > MAX_NAME_LEN {
             return Err(RegistryError::InvalidName { len });
         }
-        if let Some((at, _)) = name.char_indices().find(|(_, c)| c.is_control()) {
-            return Err(RegistryError::ControlCharacter { at });
+        let mut raw = [0u64; NAME_WORDS];
+        let mut suspect = 0;
+        for (i, (r, w)) in raw.iter_mut().zip(le_words(name.as_bytes())).enumerate() {
+            // The padding of a partial last word reads as spaces, which are no suspects.
+            let valid = len - i * 8;
+            let padded = if valid < 8 {
+                w | SPACES << (8 * valid)
+            } else {
+                w
+            };
+            suspect |= control_suspects(padded);
+            *r = u64::from_le(w);
         }
-        let mut bytes = [0u8; MAX_NAME_LEN];
-        bytes[..len].copy_from_slice(name.as_bytes());
+        if suspect != 0 {
+            if let Some(at) = first_control(name.as_bytes()) {
+                return Err(RegistryError::ControlCharacter { at });
+            }
+        }
         Ok(Self {
+            raw,
             len: len as u8,
-            bytes,
         })
     }
 
     /// The name as a string slice.
     pub fn as_str(&self) -> &str {
+        // SAFETY: `raw` is `NAME_WORDS` initialised `u64`s, i.e. `MAX_NAME_LEN` initialised
+        // bytes with no padding, and `u8` needs no alignment; `len <= MAX_NAME_LEN`
+        // (checked in `new` and `from_words`, the only constructors). The slice borrows
+        // `self`, so it cannot outlive the words.
+        let bytes = unsafe {
+            std::slice::from_raw_parts(self.raw.as_ptr().cast::<u8>(), usize::from(self.len))
+        };
         // The bytes were copied from a `&str` in `new` or checked in `from_words`.
-        std::str::from_utf8(&self.bytes[..self.len as usize])
+        std::str::from_utf8(bytes)
             .expect("Name holds valid UTF-8: built from &str or validated on decode")
     }
 
     /// The stable 64-bit key of this name (see [`name_key`]).
     #[inline]
     pub fn key(&self) -> u64 {
-        key_of_bytes(&self.bytes[..self.len as usize])
+        let len = usize::from(self.len);
+        key_of_words(len, (0..len.div_ceil(8)).map(|i| self.word(i)))
+    }
+
+    /// Name word `i`: bytes `8i..8i + 8` as a little-endian number, zero padded.
+    #[inline]
+    fn word(&self, i: usize) -> u64 {
+        u64::from_le(self.raw[i])
     }
 
     #[inline]
     fn to_words(self) -> [u64; 1 + NAME_WORDS] {
         let mut w = [0u64; 1 + NAME_WORDS];
         w[0] = u64::from(self.len);
-        for (i, chunk) in self.bytes.chunks_exact(8).enumerate() {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(chunk);
-            w[1 + i] = u64::from_le_bytes(b);
+        for i in 0..NAME_WORDS {
+            w[1 + i] = self.word(i);
         }
         w
     }
@@ -184,21 +215,34 @@ impl Name {
         if len == 0 || len > MAX_NAME_LEN {
             return None;
         }
-        let mut bytes = [0u8; MAX_NAME_LEN];
-        for i in 0..NAME_WORDS {
-            bytes[i * 8..i * 8 + 8].copy_from_slice(&w[1 + i].to_le_bytes());
+        let mut raw = [0u64; NAME_WORDS];
+        for (i, r) in raw.iter_mut().enumerate() {
+            *r = u64::to_le(w[1 + i]);
         }
-        std::str::from_utf8(&bytes[..len]).ok()?;
-        Some(Self {
+        let name = Self {
+            raw,
             len: len as u8,
-            bytes,
-        })
+        };
+        // SAFETY: as in `as_str`: `len <= MAX_NAME_LEN` bytes of the initialised `raw`.
+        let bytes = unsafe { std::slice::from_raw_parts(name.raw.as_ptr().cast::<u8>(), len) };
+        std::str::from_utf8(bytes).ok()?;
+        // Names are zero padded; a record with bytes past its length is not a name.
+        if (len..MAX_NAME_LEN).any(|i| (w[1 + i / 8] >> (8 * (i % 8))) & 0xff != 0) {
+            return None;
+        }
+        Some(name)
     }
 
     /// True if the record words hold exactly this name.
+    ///
+    /// Compares the length word and the name words that hold bytes; the words after them
+    /// are zero in every published record (records are only ever written by
+    /// [`Entry::to_words`] of a valid name, and read consistently under the seqlock), so
+    /// they need no check.
     #[inline]
     fn matches_words(&self, w: &[u64]) -> bool {
-        w[..1 + NAME_WORDS] == self.to_words()
+        let len = usize::from(self.len);
+        w[0] == len as u64 && (0..len.div_ceil(8)).all(|i| w[1 + i] == self.word(i))
     }
 }
 
@@ -214,21 +258,102 @@ impl fmt::Display for Name {
     }
 }
 
-/// The stable 64-bit key of a name: FNV-1a over its bytes, then a murmur3 finalizer.
+/// The stable 64-bit key of a name: its bytes taken eight at a time (little-endian, the
+/// last word zero padded), each folded into the state by a multiply and a shift, seeded
+/// with the length.
 ///
-/// Stable across runs and platforms; the engine also routes names to shards with it.
+/// Every step is a bijection of the state, so two names of the same length that differ
+/// in one word always get different keys. There is no finalizer: the table and the
+/// shard routing mix the key again (a bijective finalizer would change no collision).
+///
+/// Stable across runs and platforms; the engine also routes names to shards with it. It
+/// is never stored: an export holds names, and a restore keys them again.
 pub fn name_key(name: &str) -> u64 {
     key_of_bytes(name.as_bytes())
 }
 
 #[inline]
 fn key_of_bytes(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    key_of_words(bytes.len(), le_words(bytes))
+}
+
+/// The bytes as little-endian words, eight bytes each, the last one zero padded; loaded
+/// whole (a partial last word with two overlapping loads), never byte by byte.
+#[inline]
+fn le_words(bytes: &[u8]) -> impl Iterator<Item = u64> + '_ {
+    let chunks = bytes.chunks_exact(8);
+    let tail = chunks.remainder();
+    chunks
+        .map(|c| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(c);
+            u64::from_le_bytes(b)
+        })
+        .chain((!tail.is_empty()).then(|| tail_word(tail)))
+}
+
+/// The 1 to 7 `bytes` as a little-endian word, zero padded: two overlapping loads (the
+/// bytes they share are the same, so OR-ing them is exact).
+#[inline]
+fn tail_word(bytes: &[u8]) -> u64 {
+    let n = bytes.len();
+    debug_assert!((1..8).contains(&n));
+    if n >= 4 {
+        let lo = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+        let hi = u32::from_le_bytes([bytes[n - 4], bytes[n - 3], bytes[n - 2], bytes[n - 1]]);
+        u64::from(lo) | u64::from(hi) << (8 * (n - 4))
+    } else {
+        u64::from(bytes[0])
+            | u64::from(bytes[n / 2]) << (8 * (n / 2))
+            | u64::from(bytes[n - 1]) << (8 * (n - 1))
     }
-    mix64(h)
+}
+
+/// The key of a `len`-byte string whose words (zero padded) are `words`: one multiply
+/// per word, where FNV-1a took one per byte. Each step is a bijection of the state, so
+/// two strings of the same length first differing in word `i` differ in state after it.
+#[inline]
+fn key_of_words(len: usize, words: impl Iterator<Item = u64>) -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325 ^ len as u64;
+    for w in words {
+        h = (h ^ w).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        h ^= h >> 32;
+    }
+    h
+}
+
+/// 0x01 in every byte.
+const ONES: u64 = 0x0101_0101_0101_0101;
+/// 0x20 (a space) in every byte.
+const SPACES: u64 = ONES * 0x20;
+
+/// Nonzero if a byte of `w` is zero (the borrow trick: exact as a test for any, never a
+/// false negative).
+#[inline]
+fn zero_bytes(w: u64) -> u64 {
+    w.wrapping_sub(ONES) & !w & (ONES * 0x80)
+}
+
+/// Nonzero if a byte of `w` may start a control character: a byte below 0x20, 0x7F or
+/// 0xC2 (see [`first_control`]). Eight bytes at a time; [`first_control`] settles the
+/// suspects (0xC2 also starts U+00A0..=U+00BF, which are not controls).
+#[inline]
+fn control_suspects(w: u64) -> u64 {
+    // A byte below 0x20 (exact for a bound up to 0x80, like `zero_bytes`).
+    let low = w.wrapping_sub(SPACES) & !w & (ONES * 0x80);
+    low | zero_bytes(w ^ (ONES * 0x7f)) | zero_bytes(w ^ (ONES * 0xc2))
+}
+
+/// Byte offset of the first control character (`char::is_control`, the general category
+/// Cc: U+0000..=U+001F and U+007F..=U+009F) in the UTF-8 `bytes`, found without decoding:
+/// C0 and DEL are the single bytes below 0x20 and 0x7F, C1 the two-byte sequences 0xC2
+/// 0x80..=0x9F (0xC2 is always a lead byte in valid UTF-8, and no other sequence encodes
+/// these code points).
+#[inline]
+fn first_control(bytes: &[u8]) -> Option<usize> {
+    bytes.iter().enumerate().position(|(i, &b)| {
+        b < 0x20 || b == 0x7f || (b == 0xc2 && matches!(bytes.get(i + 1), Some(0x80..=0x9f)))
+    })
 }
 
 pub use crate::hash::mix64;
@@ -390,11 +515,34 @@ impl Entry {
 /// Looks `name` up in a published registry table: lock-free, allocation-free.
 #[inline]
 pub fn lookup(reader: &TableReader<RECORD_WORDS>, name: &Name) -> Option<Entry> {
-    let words = reader.get(name.key())?;
+    lookup_keyed(reader, name, name.key())
+}
+
+/// [`lookup`] for a caller that has computed `key = name.key()` already (to route the
+/// name to its shard), so the name is hashed once.
+///
+/// The stored name is compared with `name` whatever `key` is, so a wrong `key` can only
+/// make the lookup miss, never return another name's entry.
+#[inline(always)]
+pub fn lookup_keyed(reader: &TableReader<RECORD_WORDS>, name: &Name, key: u64) -> Option<Entry> {
+    let words = reader.get(key)?;
     if !name.matches_words(&words) {
         return None;
     }
     Entry::with_name(*name, &words)
+}
+
+/// The handle registered under `name`, from a published registry table: [`lookup_keyed`]
+/// without building and returning the whole [`Entry`] (`key` must be `name.key()`; a
+/// wrong key can only make it miss).
+#[inline(always)]
+pub fn lookup_handle_keyed(
+    reader: &TableReader<RECORD_WORDS>,
+    name: &Name,
+    key: u64,
+) -> Option<u64> {
+    let words = reader.get(key)?;
+    name.matches_words(&words).then_some(words[9])
 }
 
 /// The lease token of an entry nobody holds: an entry restored from an export, until a
@@ -559,11 +707,135 @@ mod tests {
     }
 
     #[test]
+    fn control_characters_are_found_without_decoding() {
+        // Every scalar value, alone and after a prefix, against `char::is_control`.
+        for c in (0..=0x10_ffffu32).filter_map(char::from_u32) {
+            let mut s = String::from("ab\u{e9}");
+            s.push(c);
+            s.push('z');
+            let expected = s
+                .char_indices()
+                .find(|(_, c)| c.is_control())
+                .map(|(i, _)| i);
+            assert_eq!(
+                first_control(s.as_bytes()),
+                expected,
+                "{c:?} ({:#x})",
+                c as u32
+            );
+        }
+        assert_eq!(
+            first_control("\u{c2}\u{a0}".as_bytes()),
+            None,
+            "NBSP is not Cc"
+        );
+    }
+
+    #[test]
+    fn words_are_the_zero_padded_little_endian_bytes() {
+        let bytes: Vec<u8> = (1..=20).collect();
+        for len in 0..=bytes.len() {
+            let expected: Vec<u64> = bytes[..len]
+                .chunks(8)
+                .map(|c| {
+                    let mut b = [0u8; 8];
+                    b[..c.len()].copy_from_slice(c);
+                    u64::from_le_bytes(b)
+                })
+                .collect();
+            assert_eq!(
+                le_words(&bytes[..len]).collect::<Vec<_>>(),
+                expected,
+                "len {len}"
+            );
+        }
+    }
+
+    #[test]
+    fn control_characters_are_found_in_every_word() {
+        let controls = (0..=0x10_ffffu32)
+            .filter_map(char::from_u32)
+            .filter(|c| c.is_control());
+        for c in controls.chain(['\u{a0}', '\u{bf}', '\u{7e}', ' ', 'é', '\u{c2}']) {
+            for before in 0..MAX_NAME_LEN - 2 {
+                let s = format!("{}{c}", "x".repeat(before));
+                let expected = c.is_control().then_some(before);
+                let got = Name::new(&s).err();
+                assert_eq!(
+                    got,
+                    expected.map(|at| RegistryError::ControlCharacter { at }),
+                    "{c:?} after {before} bytes"
+                );
+                let s = format!("{s}y");
+                assert_eq!(
+                    Name::new(&s).err(),
+                    got,
+                    "{c:?} after {before} bytes, then y"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn keys_of_names_and_strings_agree() {
+        for len in 1..=MAX_NAME_LEN {
+            let s: String = (0..len)
+                .map(|i| char::from(b'a' + (i % 26) as u8))
+                .collect();
+            let name = Name::new(&s).unwrap();
+            assert_eq!(name.key(), name_key(&s), "len {len}");
+        }
+        assert_ne!(
+            name_key("a"),
+            name_key("a\0"),
+            "the length is part of the key"
+        );
+        assert_ne!(name_key("agent-1"), name_key("agent-2"));
+        let keys: std::collections::HashSet<u64> = (0..100_000)
+            .map(|i| name_key(&format!("agent-{i}")))
+            .collect();
+        assert_eq!(keys.len(), 100_000);
+    }
+
+    #[test]
+    fn lookup_compares_the_whole_name_whatever_the_key() {
+        let mut shard = RegistryShard::new(10);
+        let reader = shard.reader();
+        let long = entry(&"n".repeat(MAX_NAME_LEN), 1);
+        let short = entry("agent-1", 2);
+        shard.register(long, 1).unwrap();
+        shard.register(short, 2).unwrap();
+        assert_eq!(lookup(&reader, &long.name), Some(long));
+        assert_eq!(lookup(&reader, &short.name), Some(short));
+        // The right record under the wrong name: refused by the name compare.
+        assert_eq!(lookup_keyed(&reader, &short.name, long.name.key()), None);
+        let key = short.name.key();
+        assert_eq!(lookup_handle_keyed(&reader, &short.name, key), Some(2));
+        assert_eq!(
+            lookup_handle_keyed(&reader, &short.name, long.name.key()),
+            None
+        );
+        let near = Name::new(&format!("{}m", "n".repeat(MAX_NAME_LEN - 1))).unwrap();
+        assert_eq!(lookup_keyed(&reader, &near, long.name.key()), None);
+        let prefix = Name::new("agent-").unwrap();
+        assert_eq!(lookup_keyed(&reader, &prefix, short.name.key()), None);
+    }
+
+    #[test]
     fn record_round_trips() {
         let mut e = entry("agent/ß-42", 99);
         e.metadata.capabilities.insert(0).unwrap();
         e.metadata.capabilities.insert(255).unwrap();
         assert_eq!(Entry::from_words(&e.to_words()), Some(e));
+        for len in 1..=MAX_NAME_LEN {
+            let s = "ß".repeat(len / 2) + &"x".repeat(len % 2);
+            let e = entry(&s, 1);
+            assert_eq!(e.name.as_str(), s);
+            assert_eq!(Entry::from_words(&e.to_words()), Some(e), "len {len}");
+        }
+        let mut w = entry("abc", 1).to_words();
+        w[1] |= 0x7a << 24;
+        assert_eq!(Entry::from_words(&w), None, "a byte past the length");
     }
 
     #[test]
