@@ -60,8 +60,8 @@
 //! spin-loop hint between polls (cheap when every party has a core and the generation
 //! completes within microseconds; every 32nd is a yield instead, so that a spinner on a
 //! loaded machine does not hold a core a missing party needs), then `yields` times with `yield_now` between polls (a
-//! waiter with a deadline also checks it there, since a yield may give the core away for
-//! a whole time slice). Polling reads the state word and the shutdown flag and nothing
+//! waiter with a deadline checks it before every yield of either phase, since a yield may
+//! give the core away for a whole time slice, and takes its arrival back as a timeout). Polling reads the state word and the shutdown flag and nothing
 //! else; a waiter that sees its generation move in either phase returns without ever
 //! touching the registry. With more parties than cores the yields are what pays: the
 //! core goes to a party that has yet to arrive, and the waiter, rescheduled by the run
@@ -285,6 +285,17 @@ enum Patience {
     /// Until this instant, then take the arrival back if possible.
     #[cfg(not(mabeam_loom))]
     Until(Instant),
+}
+
+impl Patience {
+    /// Whether the deadline (if any) has passed.
+    fn expired(self) -> bool {
+        match self {
+            Self::Forever => false,
+            #[cfg(not(mabeam_loom))]
+            Self::Until(deadline) => Instant::now() >= deadline,
+        }
+    }
 }
 
 /// A reusable barrier for a fixed number of parties: generation + count in one atomic
@@ -623,6 +634,9 @@ impl BarrierCell {
             if spin % SPINS_PER_YIELD == 0 {
                 // A spinner that shares its core with a missing party (a loaded machine)
                 // hands it the core now and then instead of spinning it away.
+                if patience.expired() {
+                    return self.give_up(generation);
+                }
                 thread::yield_now();
             } else {
                 spin_loop();
@@ -633,12 +647,9 @@ impl BarrierCell {
                 return result;
             }
             // A yield can give the core away for a whole time slice: a waiter with a
-            // deadline looks at it between yields.
-            #[cfg(not(mabeam_loom))]
-            if let Patience::Until(deadline) = patience {
-                if Instant::now() >= deadline {
-                    return self.give_up(generation);
-                }
+            // deadline looks at it before each yield.
+            if patience.expired() {
+                return self.give_up(generation);
             }
             thread::yield_now();
         }
@@ -680,7 +691,6 @@ impl BarrierCell {
 
     /// The timeout path: take the arrival back, or, if the generation is completing or
     /// completed, wait for the bump and report success.
-    #[cfg(not(mabeam_loom))]
     fn give_up(&self, generation: u64) -> Result<(), BarrierWaitError> {
         if self.try_cancel_arrival(generation) {
             Err(BarrierWaitError::Timeout)
@@ -889,6 +899,29 @@ mod tests {
         assert!(mine.is_leader ^ theirs.is_leader);
         assert_eq!(barrier.generation(), 1);
         assert_eq!(barrier.waiting(), 0);
+    }
+
+    #[test]
+    fn a_deadline_ends_the_spin_and_yield_phases() {
+        // Without a deadline check in both phases this would spin for minutes (4 G spins)
+        // and then yield 4 G times before it ever looked at the clock.
+        let barrier = BarrierCell::new(2).expect("valid");
+        let endless = Backoff {
+            spins: u32::MAX,
+            yields: u32::MAX,
+        };
+        assert_eq!(
+            barrier.wait_timeout(endless, Duration::from_millis(1)),
+            Err(BarrierWaitError::Timeout)
+        );
+        assert_eq!(barrier.waiting(), 0, "the arrival was taken back");
+        let yields_only = Backoff::yields(u32::MAX);
+        assert_eq!(
+            barrier.wait_timeout(yields_only, Duration::from_millis(1)),
+            Err(BarrierWaitError::Timeout)
+        );
+        assert_eq!(barrier.waiting(), 0);
+        assert_eq!(barrier.registered_waiters(), 0);
     }
 
     #[test]
