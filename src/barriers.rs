@@ -2,8 +2,9 @@
 //!
 //! A barrier is an atomic counter with a generation ([`mabeam_shards::barrier`]): an
 //! arrival is one atomic operation; the last arrival of a generation resets the count,
-//! bumps the generation and unparks the parked waiters, which spin briefly before they
-//! park. A waiter that times out before its generation completes takes its arrival
+//! bumps the generation and unparks the parked waiters, which spin briefly
+//! (`Config::barrier_spin`, only with no more parties than cores) and yield the core a
+//! few times (`Config::barrier_yields`) before they park. A waiter that times out before its generation completes takes its arrival
 //! back. Shutting the engine down wakes every waiter with `ShutDown`. The leader of
 //! each generation publishes `coordination.barrier.reached`.
 //!
@@ -17,7 +18,7 @@ use std::time::Duration;
 
 use hashbrown::HashMap;
 pub use mabeam_shards::barrier::{Arrival, MAX_PARTIES};
-use mabeam_shards::barrier::{BarrierCell, BarrierCellError, BarrierWaitError};
+use mabeam_shards::barrier::{Backoff, BarrierCell, BarrierCellError, BarrierWaitError};
 use parking_lot::RwLock;
 
 use crate::engine::Inner;
@@ -153,7 +154,7 @@ pub struct Barrier {
     id: u64,
     cell: Arc<BarrierCell>,
     inner: Arc<Inner>,
-    spin: u32,
+    backoff: Backoff,
 }
 
 impl fmt::Debug for Barrier {
@@ -192,7 +193,7 @@ impl Barrier {
     /// so (the shard stayed full, or the engine shut down) is counted in
     /// [`Barriers::refused_events`]; the arrival is returned all the same.
     pub fn wait(&self, timeout: Duration) -> Result<Arrival, BarrierError> {
-        let arrival = self.cell.wait_timeout(self.spin, timeout)?;
+        let arrival = self.cell.wait_timeout(self.backoff, timeout)?;
         if arrival.is_leader {
             let raised = Events::new(&self.inner).raise(
                 "coordination.barrier.reached",
@@ -267,16 +268,20 @@ impl<'e> Barriers<'e> {
     }
 
     fn handle(&self, id: u64, cell: Arc<BarrierCell>) -> Barrier {
-        let spin = if cell.parties() <= self.inner.cores {
+        let spins = if cell.parties() <= self.inner.cores {
             self.inner.config.barrier_spin
         } else {
             0
+        };
+        let backoff = Backoff {
+            spins,
+            yields: self.inner.config.barrier_yields,
         };
         Barrier {
             id,
             cell,
             inner: self.inner.clone(),
-            spin,
+            backoff,
         }
     }
 

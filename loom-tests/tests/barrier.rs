@@ -3,8 +3,11 @@
 //! last arrival, shutdown waking a parked waiter, two wakers (the last arrival and
 //! shutdown) racing for one waiter, and more threads than parties.
 //!
-//! Every model uses `spin = 0` so waiters go straight to registering and parking: that is
-//! where a lost wakeup would hide. Loom cannot run `park_timeout`, so the timeout model
+//! Most models use `Backoff::PARK` so waiters go straight to registering and parking:
+//! that is where a lost wakeup would hide. Two more run the polling phases in front of it
+//! (`three_threads_mixed_backoffs_no_lost_wakeup`, a yield, a spin and a park;
+//! `reuse_across_two_generations_with_a_yielding_waiter`), where a poll races the
+//! leader's bump and the next generation's arrivals. Loom cannot run `park_timeout`, so the timeout model
 //! drives the exact rollback step the timeout path uses (`try_cancel_arrival`) between
 //! the two halves of `wait` (`arrive` / `await_arrival`).
 //!
@@ -42,6 +45,11 @@
 //! - `the_last_arrival_and_shutdown_race_to_wake_a_waiter`: removed `shutdown`'s fence as
 //!   above. Loom failed it with a deadlock (the waiter parked after shutdown's scan).
 //!   It passes with the leader's fence removed: with one waiter, either waker suffices.
+//! - `reuse_across_two_generations_with_a_yielding_waiter`: made the yield phase's poll
+//!   of the generation a `Relaxed` load (returning `Ok` when it moved). Loom failed the
+//!   assertion "the other party's write before the barrier is visible after it"; every
+//!   other model passed (their waiters never return from the yield phase), which is why
+//!   this one exists.
 //! - `more_threads_than_parties_make_whole_generations`: removed the leader's fence after
 //!   its completion bump. Loom failed it with a deadlock (a waiter of the first
 //!   generation parked after the leader's scan).
@@ -51,7 +59,7 @@ use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::Arc;
 use loom::thread;
 use mabeam_loom_tests::model;
-use mabeam_shards::barrier::{Arrival, BarrierCell, BarrierWaitError};
+use mabeam_shards::barrier::{Arrival, Backoff, BarrierCell, BarrierWaitError};
 
 fn cell(parties: usize) -> Arc<BarrierCell> {
     Arc::new(BarrierCell::new(parties).expect("valid party count"))
@@ -62,8 +70,8 @@ fn two_threads_no_lost_wakeup() {
     model(3, || {
         let barrier = cell(2);
         let other = Arc::clone(&barrier);
-        let helper = thread::spawn(move || other.wait(0));
-        let mine = barrier.wait(0).expect("never shut down");
+        let helper = thread::spawn(move || other.wait(Backoff::PARK));
+        let mine = barrier.wait(Backoff::PARK).expect("never shut down");
         let theirs = helper.join().expect("no panic").expect("never shut down");
         assert_eq!((mine.generation, theirs.generation), (0, 0));
         assert!(mine.is_leader ^ theirs.is_leader, "exactly one leader");
@@ -74,15 +82,28 @@ fn two_threads_no_lost_wakeup() {
 
 #[test]
 fn three_threads_no_lost_wakeup() {
-    model(2, || {
+    three_threads_no_lost_wakeup_with([Backoff::PARK; 3]);
+}
+
+/// Three parties that each wait differently: one yields once before parking, one spins
+/// once, one parks at once. A poll in either phase may see the bump (and return without
+/// registering) or miss it (and go on to register and park); the leader's scan must wake
+/// whoever registered, and nobody may return before the generation completes.
+#[test]
+fn three_threads_mixed_backoffs_no_lost_wakeup() {
+    three_threads_no_lost_wakeup_with([Backoff::yields(1), Backoff::spin(1), Backoff::PARK]);
+}
+
+fn three_threads_no_lost_wakeup_with(backoffs: [Backoff; 3]) {
+    model(2, move || {
         let barrier = cell(3);
         let helpers: Vec<_> = (0..2)
-            .map(|_| {
+            .map(|i| {
                 let other = Arc::clone(&barrier);
-                thread::spawn(move || other.wait(0))
+                thread::spawn(move || other.wait(backoffs[i + 1]))
             })
             .collect();
-        let mut arrivals = vec![barrier.wait(0).expect("never shut down")];
+        let mut arrivals = vec![barrier.wait(backoffs[0]).expect("never shut down")];
         for helper in helpers {
             arrivals.push(helper.join().expect("no panic").expect("never shut down"));
         }
@@ -94,14 +115,27 @@ fn three_threads_no_lost_wakeup() {
 
 #[test]
 fn reuse_across_two_generations() {
-    model(2, || {
+    reuse_across_two_generations_with(Backoff::PARK, Backoff::PARK);
+}
+
+/// The same reuse with the yield phase: one party polls through a yield before it parks,
+/// so a poll of the generation races the leader's bump and the other party's next
+/// arrival (which must not look like a completion to it).
+#[test]
+fn reuse_across_two_generations_with_a_yielding_waiter() {
+    reuse_across_two_generations_with(Backoff::yields(1), Backoff::PARK);
+}
+
+fn reuse_across_two_generations_with(first: Backoff, second: Backoff) {
+    model(2, move || {
         let barrier = cell(2);
         let data = Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
-        let party = |me: usize, barrier: Arc<BarrierCell>, data: Arc<[AtomicUsize; 2]>| {
+        let party = move |me: usize, barrier: Arc<BarrierCell>, data: Arc<[AtomicUsize; 2]>| {
+            let backoff = if me == 0 { first } else { second };
             let mut arrivals = Vec::new();
             for round in 1..=2 {
                 data[me].store(round, Ordering::Relaxed);
-                arrivals.push(barrier.wait(0).expect("never shut down"));
+                arrivals.push(barrier.wait(backoff).expect("never shut down"));
                 assert!(
                     data[1 - me].load(Ordering::Relaxed) >= round,
                     "the other party's write before the barrier is visible after it"
@@ -138,7 +172,7 @@ fn rollback_races_last_arrival() {
             }
         );
         let other = Arc::clone(&barrier);
-        let helper = thread::spawn(move || other.wait(0));
+        let helper = thread::spawn(move || other.wait(Backoff::PARK));
         let mine = if barrier.try_cancel_arrival(arrival.generation) {
             // Clean rollback: the other party's arrival alone cannot have completed the
             // generation, so it is (or will be) waiting; a fresh wait completes it.
@@ -147,10 +181,12 @@ fn rollback_races_last_arrival() {
                 0,
                 "a successful rollback leaves the generation uncompleted"
             );
-            barrier.wait(0).expect("never shut down")
+            barrier.wait(Backoff::PARK).expect("never shut down")
         } else {
             // The other party arrived first and led: the arrival stands.
-            barrier.await_arrival(arrival, 0).expect("never shut down")
+            barrier
+                .await_arrival(arrival, Backoff::PARK)
+                .expect("never shut down")
         };
         let theirs = helper.join().expect("no panic").expect("never shut down");
         assert_eq!((mine.generation, theirs.generation), (0, 0));
@@ -165,13 +201,13 @@ fn shutdown_wakes_a_parked_waiter() {
     model(3, || {
         let barrier = cell(2);
         let other = Arc::clone(&barrier);
-        let waiter = thread::spawn(move || other.wait(0));
+        let waiter = thread::spawn(move || other.wait(Backoff::PARK));
         barrier.shutdown();
         assert_eq!(
             waiter.join().expect("no panic"),
             Err(BarrierWaitError::ShutDown)
         );
-        assert_eq!(barrier.wait(0), Err(BarrierWaitError::ShutDown));
+        assert_eq!(barrier.wait(Backoff::PARK), Err(BarrierWaitError::ShutDown));
     });
 }
 
@@ -185,11 +221,11 @@ fn the_last_arrival_and_shutdown_race_to_wake_a_waiter() {
         let barrier = cell(2);
         let first = {
             let barrier = Arc::clone(&barrier);
-            thread::spawn(move || barrier.wait(0))
+            thread::spawn(move || barrier.wait(Backoff::PARK))
         };
         let second = {
             let barrier = Arc::clone(&barrier);
-            thread::spawn(move || barrier.wait(0))
+            thread::spawn(move || barrier.wait(Backoff::PARK))
         };
         barrier.shutdown();
         let a = first.join().expect("no panic");
@@ -219,7 +255,7 @@ fn the_last_arrival_and_shutdown_race_to_wake_a_waiter() {
         if leaders == 1 {
             assert_eq!(barrier.generation(), 1, "the leader completed generation 0");
         }
-        assert_eq!(barrier.wait(0), Err(BarrierWaitError::ShutDown));
+        assert_eq!(barrier.wait(Backoff::PARK), Err(BarrierWaitError::ShutDown));
     });
 }
 
@@ -232,10 +268,10 @@ fn more_threads_than_parties_make_whole_generations() {
         let threads: Vec<_> = (0..3)
             .map(|_| {
                 let barrier = Arc::clone(&barrier);
-                thread::spawn(move || barrier.wait(0))
+                thread::spawn(move || barrier.wait(Backoff::PARK))
             })
             .collect();
-        let mut arrivals = vec![barrier.wait(0).expect("no shutdown")];
+        let mut arrivals = vec![barrier.wait(Backoff::PARK).expect("no shutdown")];
         for t in threads {
             arrivals.push(t.join().expect("no panic").expect("no shutdown"));
         }

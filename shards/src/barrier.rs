@@ -9,12 +9,12 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use mabeam_shards::barrier::BarrierCell;
+//! use mabeam_shards::barrier::{Backoff, BarrierCell};
 //!
 //! let barrier = Arc::new(BarrierCell::new(2).expect("2 is a valid party count"));
 //! let other = Arc::clone(&barrier);
-//! let helper = std::thread::spawn(move || other.wait(64));
-//! let mine = barrier.wait(64).expect("not shut down");
+//! let helper = std::thread::spawn(move || other.wait(Backoff::spin(64)));
+//! let mine = barrier.wait(Backoff::spin(64)).expect("not shut down");
 //! let theirs = helper.join().expect("no panic").expect("not shut down");
 //! assert_eq!((mine.generation, theirs.generation), (0, 0));
 //! assert!(mine.is_leader != theirs.is_leader); // exactly one leader per generation
@@ -56,8 +56,19 @@
 //!
 //! # Waking
 //!
-//! A waiter spins `spin` times (cheap when the generation completes within microseconds),
-//! then registers in the waiter registry, issues `fence(SeqCst)`, re-checks the generation
+//! A waiter first polls the generation, as its [`Backoff`] says: `spins` times with a
+//! spin-loop hint between polls (cheap when every party has a core and the generation
+//! completes within microseconds; every 32nd is a yield instead, so that a spinner on a
+//! loaded machine does not hold a core a missing party needs), then `yields` times with `yield_now` between polls (a
+//! waiter with a deadline checks it before every yield of either phase, since a yield may
+//! give the core away for a whole time slice, and takes its arrival back as a timeout). Polling reads the state word and the shutdown flag and nothing
+//! else; a waiter that sees its generation move in either phase returns without ever
+//! touching the registry. With more parties than cores the yields are what pays: the
+//! core goes to a party that has yet to arrive, and the waiter, rescheduled by the run
+//! queue, finds its generation complete with no futex wait and no wake-up call (on 2
+//! cores, 16 parties, about 16 context switches per round instead of 15 waits, 15
+//! wake-up calls and the leader's preemptions between them). Then the waiter registers
+//! in the waiter registry, issues `fence(SeqCst)`, re-checks the generation
 //! and the shutdown flag, and only then parks, in a loop (park may return spuriously; the
 //! waiter looks at the generation, never at the count). The leader bumps the generation,
 //! issues `fence(SeqCst)`, then scans the registry and unparks the waiters registered for
@@ -109,6 +120,12 @@ use crate::sync::{
 /// Largest party count [`BarrierCell::new`] accepts. The leader scans one registry slot per
 /// party when it completes a generation, so this also bounds the cost of a completion.
 pub const MAX_PARTIES: usize = 4096;
+
+/// The spin phase of a [`Backoff`] yields the core once every this many spins (about a
+/// microsecond of spinning here): a missing party that shares the spinner's core gets it
+/// within a microsecond instead of at the end of the spin budget (4,000 spins are over
+/// 100 µs). When nobody else wants the core, the yield returns at once.
+const SPINS_PER_YIELD: u32 = 32;
 
 /// Bits of the state word holding the arrival count.
 const COUNT_BITS: u32 = 16;
@@ -196,6 +213,42 @@ pub struct Arrival {
     pub is_leader: bool,
 }
 
+/// How a waiter passes the time before it parks: `spins` checks of the generation with a
+/// spin-loop hint between them (and a [`std::thread::yield_now`] every 32 spins), then
+/// `yields` checks with `yield_now` between them, then registration and `park`.
+///
+/// Spinning holds the core, so it pays only when every party can be running at once
+/// (no more parties than cores). Yielding gives the core away: with more parties than
+/// cores, the thread that gets it is typically a party that has yet to arrive, and a
+/// waiter that yields instead of parking is rescheduled by the run queue, with no futex
+/// wait and no wake-up call from the leader. Both phases are bounded, so a waiter whose
+/// generation takes long still ends up parked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Backoff {
+    /// Checks with a spin-loop hint between them, first.
+    pub spins: u32,
+    /// Checks with a `yield_now` between them, after the spins.
+    pub yields: u32,
+}
+
+impl Backoff {
+    /// No spinning, no yielding: register and park at once.
+    pub const PARK: Self = Self {
+        spins: 0,
+        yields: 0,
+    };
+
+    /// `spins` spins, no yields.
+    pub const fn spin(spins: u32) -> Self {
+        Self { spins, yields: 0 }
+    }
+
+    /// `yields` yields, no spins.
+    pub const fn yields(yields: u32) -> Self {
+        Self { spins: 0, yields }
+    }
+}
+
 /// Registry slot states; see the module documentation for the state machine.
 const SLOT_FREE: u8 = 0;
 const SLOT_CLAIMED: u8 = 1;
@@ -232,6 +285,17 @@ enum Patience {
     /// Until this instant, then take the arrival back if possible.
     #[cfg(not(mabeam_loom))]
     Until(Instant),
+}
+
+impl Patience {
+    /// Whether the deadline (if any) has passed.
+    fn expired(self) -> bool {
+        match self {
+            Self::Forever => false,
+            #[cfg(not(mabeam_loom))]
+            Self::Until(deadline) => Instant::now() >= deadline,
+        }
+    }
 }
 
 /// A reusable barrier for a fixed number of parties: generation + count in one atomic
@@ -303,8 +367,10 @@ impl BarrierCell {
     }
 
     /// Arrives and blocks until the current generation completes (or the barrier shuts
-    /// down). Spins `spin` iterations before parking; a park/unpark round trip costs
-    /// microseconds, so a few hundred spins pay off when the parties arrive close together.
+    /// down). Polls the generation as `backoff` says (spins, then yields) before parking; a
+    /// park/unpark round trip costs microseconds, so a few hundred spins pay off when the
+    /// parties arrive close together and each has a core, and a few yields pay off when
+    /// they do not.
     ///
     /// Returns the generation this arrival belonged to and whether it was the leader (the
     /// last arrival). Everything a party did before its `wait` happens-before everything
@@ -312,9 +378,9 @@ impl BarrierCell {
     ///
     /// Errors: [`BarrierWaitError::ShutDown`] if the barrier is or gets shut down before
     /// the generation completes.
-    pub fn wait(&self, spin: u32) -> Result<Arrival, BarrierWaitError> {
+    pub fn wait(&self, backoff: Backoff) -> Result<Arrival, BarrierWaitError> {
         let arrival = self.arrive()?;
-        self.await_arrival(arrival, spin)
+        self.await_arrival(arrival, backoff)
     }
 
     /// Like [`wait`](Self::wait), but gives up after `timeout`: if the generation has not
@@ -323,7 +389,11 @@ impl BarrierCell {
     /// arrival races the timeout, the call either succeeds or rolls back cleanly; it never
     /// lets a generation complete one arrival short.
     #[cfg(not(mabeam_loom))]
-    pub fn wait_timeout(&self, spin: u32, timeout: Duration) -> Result<Arrival, BarrierWaitError> {
+    pub fn wait_timeout(
+        &self,
+        backoff: Backoff,
+        timeout: Duration,
+    ) -> Result<Arrival, BarrierWaitError> {
         let arrival = self.arrive()?;
         if arrival.is_leader {
             return Ok(arrival);
@@ -332,7 +402,7 @@ impl BarrierCell {
         let patience = Instant::now()
             .checked_add(timeout)
             .map_or(Patience::Forever, Patience::Until);
-        self.block(arrival.generation, spin, patience)
+        self.block(arrival.generation, backoff, patience)
             .map(|()| arrival)
     }
 
@@ -415,11 +485,15 @@ impl BarrierCell {
     /// completes. Exposed for model checking only; `arrival` must come from
     /// [`arrive`](Self::arrive) on this cell.
     #[doc(hidden)]
-    pub fn await_arrival(&self, arrival: Arrival, spin: u32) -> Result<Arrival, BarrierWaitError> {
+    pub fn await_arrival(
+        &self,
+        arrival: Arrival,
+        backoff: Backoff,
+    ) -> Result<Arrival, BarrierWaitError> {
         if arrival.is_leader {
             return Ok(arrival);
         }
-        self.block(arrival.generation, spin, Patience::Forever)
+        self.block(arrival.generation, backoff, Patience::Forever)
             .map(|()| arrival)
     }
 
@@ -550,14 +624,34 @@ impl BarrierCell {
     fn block(
         &self,
         generation: u64,
-        spin: u32,
+        backoff: Backoff,
         patience: Patience,
     ) -> Result<(), BarrierWaitError> {
-        for _ in 0..spin {
+        for spin in 1..=backoff.spins {
             if let Some(result) = self.check(generation) {
                 return result;
             }
-            spin_loop();
+            if spin % SPINS_PER_YIELD == 0 {
+                // A spinner that shares its core with a missing party (a loaded machine)
+                // hands it the core now and then instead of spinning it away.
+                if patience.expired() {
+                    return self.give_up(generation);
+                }
+                thread::yield_now();
+            } else {
+                spin_loop();
+            }
+        }
+        for _ in 0..backoff.yields {
+            if let Some(result) = self.check(generation) {
+                return result;
+            }
+            // A yield can give the core away for a whole time slice: a waiter with a
+            // deadline looks at it before each yield.
+            if patience.expired() {
+                return self.give_up(generation);
+            }
+            thread::yield_now();
         }
         let slot = self.register(generation);
         // Pairs with the fence of the leader (after its bump) and of `shutdown` (after the
@@ -597,7 +691,6 @@ impl BarrierCell {
 
     /// The timeout path: take the arrival back, or, if the generation is completing or
     /// completed, wait for the bump and report success.
-    #[cfg(not(mabeam_loom))]
     fn give_up(&self, generation: u64) -> Result<(), BarrierWaitError> {
         if self.try_cancel_arrival(generation) {
             Err(BarrierWaitError::Timeout)
@@ -702,7 +795,7 @@ mod tests {
         let barrier = BarrierCell::new(1).expect("valid");
         for generation in 0..5 {
             assert_eq!(
-                barrier.wait(0),
+                barrier.wait(Backoff::PARK),
                 Ok(Arrival {
                     generation,
                     is_leader: true
@@ -721,8 +814,13 @@ mod tests {
         let handles: Vec<_> = (0..THREADS)
             .map(|i| {
                 let barrier = Arc::clone(&barrier);
-                // Half the threads park at once, half spin first: both paths get exercised.
-                let spin = if i % 2 == 0 { 0 } else { 200 };
+                // A third of the threads park at once, a third spin first, a third yield
+                // first: every path gets exercised.
+                let spin = match i % 3 {
+                    0 => Backoff::PARK,
+                    1 => Backoff::spin(200),
+                    _ => Backoff::yields(8),
+                };
                 std::thread::spawn(move || {
                     (0..ROUNDS)
                         .map(|_| barrier.wait(spin).expect("never shut down"))
@@ -765,11 +863,11 @@ mod tests {
                 std::thread::spawn(move || {
                     for round in 1..=200u64 {
                         cells[i].store(round, Ordering::Relaxed);
-                        barrier.wait(50).expect("never shut down");
+                        barrier.wait(Backoff::spin(50)).expect("never shut down");
                         for cell in cells.iter() {
                             assert!(cell.load(Ordering::Relaxed) >= round);
                         }
-                        barrier.wait(50).expect("never shut down");
+                        barrier.wait(Backoff::spin(50)).expect("never shut down");
                     }
                 })
             })
@@ -783,7 +881,7 @@ mod tests {
     fn timed_out_waiter_takes_its_arrival_back() {
         let barrier = Arc::new(BarrierCell::new(2).expect("valid"));
         assert_eq!(
-            barrier.wait_timeout(10, Duration::from_millis(2)),
+            barrier.wait_timeout(Backoff::spin(10), Duration::from_millis(2)),
             Err(BarrierWaitError::Timeout)
         );
         assert_eq!(barrier.waiting(), 0, "the arrival was taken back");
@@ -792,9 +890,9 @@ mod tests {
 
         // A full round still needs both parties and works.
         let other = Arc::clone(&barrier);
-        let helper = std::thread::spawn(move || other.wait(0));
+        let helper = std::thread::spawn(move || other.wait(Backoff::PARK));
         let mine = barrier
-            .wait_timeout(0, Duration::from_secs(60))
+            .wait_timeout(Backoff::PARK, Duration::from_secs(60))
             .expect("helper arrives");
         let theirs = helper.join().expect("no panic").expect("not shut down");
         assert_eq!((mine.generation, theirs.generation), (0, 0));
@@ -804,10 +902,33 @@ mod tests {
     }
 
     #[test]
+    fn a_deadline_ends_the_spin_and_yield_phases() {
+        // Without a deadline check in both phases this would spin for minutes (4 G spins)
+        // and then yield 4 G times before it ever looked at the clock.
+        let barrier = BarrierCell::new(2).expect("valid");
+        let endless = Backoff {
+            spins: u32::MAX,
+            yields: u32::MAX,
+        };
+        assert_eq!(
+            barrier.wait_timeout(endless, Duration::from_millis(1)),
+            Err(BarrierWaitError::Timeout)
+        );
+        assert_eq!(barrier.waiting(), 0, "the arrival was taken back");
+        let yields_only = Backoff::yields(u32::MAX);
+        assert_eq!(
+            barrier.wait_timeout(yields_only, Duration::from_millis(1)),
+            Err(BarrierWaitError::Timeout)
+        );
+        assert_eq!(barrier.waiting(), 0);
+        assert_eq!(barrier.registered_waiters(), 0);
+    }
+
+    #[test]
     fn zero_timeout_alone_times_out_and_a_leader_never_times_out() {
         let barrier = BarrierCell::new(1).expect("valid");
         assert_eq!(
-            barrier.wait_timeout(0, Duration::ZERO),
+            barrier.wait_timeout(Backoff::PARK, Duration::ZERO),
             Ok(Arrival {
                 generation: 0,
                 is_leader: true
@@ -815,7 +936,7 @@ mod tests {
         );
         let barrier = BarrierCell::new(3).expect("valid");
         assert_eq!(
-            barrier.wait_timeout(0, Duration::ZERO),
+            barrier.wait_timeout(Backoff::PARK, Duration::ZERO),
             Err(BarrierWaitError::Timeout)
         );
         assert_eq!(barrier.waiting(), 0);
@@ -840,7 +961,11 @@ mod tests {
                         rng ^= rng >> 7;
                         rng ^= rng << 17;
                         let timeout = Duration::from_micros(rng % 40);
-                        results.push(barrier.wait_timeout((rng % 64) as u32, timeout));
+                        let backoff = Backoff {
+                            spins: (rng % 64) as u32,
+                            yields: ((rng >> 8) % 4) as u32,
+                        };
+                        results.push(barrier.wait_timeout(backoff, timeout));
                     }
                     results
                 })
@@ -881,7 +1006,7 @@ mod tests {
         let (done_tx, done_rx) = mpsc::channel();
         let other = Arc::clone(&barrier);
         let waiter = std::thread::spawn(move || {
-            let result = other.wait(0);
+            let result = other.wait(Backoff::PARK);
             done_tx.send(()).expect("receiver alive");
             result
         });
@@ -899,9 +1024,9 @@ mod tests {
             Err(BarrierWaitError::ShutDown)
         );
         assert!(barrier.is_shut_down());
-        assert_eq!(barrier.wait(0), Err(BarrierWaitError::ShutDown));
+        assert_eq!(barrier.wait(Backoff::PARK), Err(BarrierWaitError::ShutDown));
         assert_eq!(
-            barrier.wait_timeout(0, Duration::from_secs(1)),
+            barrier.wait_timeout(Backoff::PARK, Duration::from_secs(1)),
             Err(BarrierWaitError::ShutDown)
         );
         assert_eq!(barrier.registered_waiters(), 0);
@@ -924,7 +1049,7 @@ mod tests {
                 std::thread::spawn(move || {
                     let mut arrivals = Vec::new();
                     while tickets.fetch_add(1, Ordering::Relaxed) < WAITS {
-                        arrivals.push(barrier.wait(10).expect("never shut down"));
+                        arrivals.push(barrier.wait(Backoff::spin(10)).expect("never shut down"));
                     }
                     arrivals
                 })
@@ -943,6 +1068,108 @@ mod tests {
         assert_eq!(barrier.generation(), (WAITS / 2) as u64);
         assert_eq!(barrier.waiting(), 0);
         assert_eq!(barrier.registered_waiters(), 0);
+    }
+
+    /// Runs `PARTIES` threads through `rounds` rounds, checking every single wait: the
+    /// `r`-th successful wait of every thread belongs to generation `r`; when it returns,
+    /// every party has arrived at `r` and none is past `r + 1` (no waiter released early);
+    /// each generation has one leader; a thread whose wait times out retries, and its
+    /// retry must land in the same generation (a timeout took the arrival back, or the
+    /// generation would have completed without it). A lost wake-up shows as a thread
+    /// that never finishes: the watchdog turns that into a failure naming the state.
+    fn stress_every_wait(rounds: u64, timeouts: bool) {
+        use std::sync::atomic::AtomicU64 as StdAtomicU64;
+        const PARTIES: usize = 16;
+        let barrier = Arc::new(BarrierCell::new(PARTIES).expect("valid"));
+        // stamps[i] = r + 1 while thread i is at (or has passed) round r.
+        let stamps: Arc<Vec<StdAtomicU64>> =
+            Arc::new((0..PARTIES).map(|_| StdAtomicU64::new(0)).collect());
+        let (done_tx, done_rx) = mpsc::channel();
+        for i in 0..PARTIES {
+            let (barrier, stamps, done_tx) =
+                (Arc::clone(&barrier), Arc::clone(&stamps), done_tx.clone());
+            std::thread::spawn(move || {
+                // Every way to wait: park at once, spin, yield, spin-then-yield.
+                let backoff = match i % 4 {
+                    0 => Backoff::PARK,
+                    1 => Backoff::spin(300),
+                    2 => Backoff::yields(4),
+                    _ => Backoff {
+                        spins: 50,
+                        yields: 2,
+                    },
+                };
+                let mut rng = (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+                let mut leaders = Vec::new();
+                let mut retries = 0u64;
+                for round in 0..rounds {
+                    stamps[i].store(round + 1, Ordering::Relaxed);
+                    let arrival = loop {
+                        // Half the threads (when asked) wait with short random timeouts.
+                        let result = if timeouts && i % 2 == 1 {
+                            rng ^= rng << 13;
+                            rng ^= rng >> 7;
+                            rng ^= rng << 17;
+                            barrier.wait_timeout(backoff, Duration::from_micros(rng % 300))
+                        } else {
+                            barrier.wait(backoff)
+                        };
+                        match result {
+                            Ok(arrival) => break arrival,
+                            Err(BarrierWaitError::Timeout) => retries += 1,
+                            Err(BarrierWaitError::ShutDown) => panic!("never shut down"),
+                        }
+                    };
+                    assert_eq!(arrival.generation, round, "thread {i}: wrong generation");
+                    for (j, stamp) in stamps.iter().enumerate() {
+                        let seen = stamp.load(Ordering::Relaxed);
+                        assert!(
+                            seen == round + 1 || seen == round + 2,
+                            "thread {i} released from generation {round} while thread {j} \
+                             is at stamp {seen}"
+                        );
+                    }
+                    if arrival.is_leader {
+                        leaders.push(round);
+                    }
+                }
+                done_tx
+                    .send((leaders, retries))
+                    .expect("the test waits for every thread");
+            });
+        }
+        drop(done_tx);
+        let mut leaders = vec![0u32; usize::try_from(rounds).expect("small")];
+        for _ in 0..PARTIES {
+            // A deadlock detector, not a wait for progress: a healthy run takes seconds.
+            let (mine, _retries) = done_rx
+                .recv_timeout(Duration::from_secs(120))
+                .unwrap_or_else(|e| match e {
+                    mpsc::RecvTimeoutError::Timeout => {
+                        panic!("a wake-up was lost: {barrier:?} after 120 s without progress")
+                    }
+                    mpsc::RecvTimeoutError::Disconnected => {
+                        panic!("a party failed its checks (its panic is above)")
+                    }
+                });
+            for round in mine {
+                leaders[usize::try_from(round).expect("small")] += 1;
+            }
+        }
+        assert!(leaders.iter().all(|&n| n == 1), "one leader per generation");
+        assert_eq!(barrier.generation(), rounds);
+        assert_eq!(barrier.waiting(), 0);
+        assert_eq!(barrier.registered_waiters(), 0);
+    }
+
+    #[test]
+    fn stress_sixteen_parties_every_wait_checked() {
+        stress_every_wait(10_000, false);
+    }
+
+    #[test]
+    fn stress_sixteen_parties_with_timeouts_every_wait_checked() {
+        stress_every_wait(4_000, true);
     }
 
     #[test]
