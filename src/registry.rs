@@ -20,10 +20,11 @@
 use std::sync::Arc;
 
 use mabeam_shards::interner::{InternError, Interner};
-use mabeam_shards::registry::{lookup_handle_keyed, lookup_keyed, RegistryShard};
+use mabeam_shards::registry::{lookup_handle_keyed, lookup_keyed, RegistryShard, RECORD_WORDS};
 pub use mabeam_shards::registry::{
     CapabilitySet, Entry, Health, Metadata, Name, RegistryError, MAX_CAPABILITIES, MAX_NAME_LEN,
 };
+use mabeam_shards::table::TableReader;
 
 use crate::engine::{Inner, ServiceCtx};
 use crate::events::Payload;
@@ -389,17 +390,7 @@ impl<'e> Registry<'e> {
     /// allocation.
     #[inline(always)]
     pub fn lookup(&self, name: &str) -> Result<Option<Entry>, RegistryError> {
-        let name = Name::new(name)?;
-        let key = name.key();
-        let shard = self.inner.shard_of(key);
-        self.inner.rt.check_readable(shard)?;
-        self.inner.read(read::REGISTRY_LOOKUP);
-        if self.inner.centralized() {
-            return Ok(self
-                .inner
-                .round_trip(|reply| RegistryCommand::Lookup { name, reply })?);
-        }
-        Ok(lookup_keyed(&self.inner.ports[shard].registry, &name, key))
+        self.read_by_name(name, |entry| entry, lookup_keyed)
     }
 
     /// The handle registered under `name`: [`lookup`](Self::lookup) for a caller that
@@ -407,6 +398,20 @@ impl<'e> Registry<'e> {
     /// whole [`Entry`]). Counted in telemetry as a lookup.
     #[inline(always)]
     pub fn handle(&self, name: &str) -> Result<Option<u64>, RegistryError> {
+        self.read_by_name(name, |entry| entry.handle, lookup_handle_keyed)
+    }
+
+    /// A read of what is registered under `name` (counted as a lookup): in the
+    /// centralized shape `from_entry` of the entry a round trip returns, else
+    /// `from_table` of the name's shard's snapshot table, the name and its key (hashed
+    /// once, for the routing and the table).
+    #[inline(always)]
+    fn read_by_name<T>(
+        &self,
+        name: &str,
+        from_entry: impl FnOnce(Entry) -> T,
+        from_table: impl FnOnce(&TableReader<RECORD_WORDS>, &Name, u64) -> Option<T>,
+    ) -> Result<Option<T>, RegistryError> {
         let name = Name::new(name)?;
         let key = name.key();
         let shard = self.inner.shard_of(key);
@@ -416,13 +421,9 @@ impl<'e> Registry<'e> {
             let entry = self
                 .inner
                 .round_trip(|reply| RegistryCommand::Lookup { name, reply })?;
-            return Ok(entry.map(|e| e.handle));
+            return Ok(entry.map(from_entry));
         }
-        Ok(lookup_handle_keyed(
-            &self.inner.ports[shard].registry,
-            &name,
-            key,
-        ))
+        Ok(from_table(&self.inner.ports[shard].registry, &name, key))
     }
 
     /// Every entry, read shard by shard from the snapshots (each entry as it was when

@@ -175,16 +175,20 @@ impl Name {
 
     /// The name as a string slice.
     pub fn as_str(&self) -> &str {
+        // The bytes were copied from a `&str` in `new` or checked in `from_words`.
+        std::str::from_utf8(self.bytes())
+            .expect("Name holds valid UTF-8: built from &str or validated on decode")
+    }
+
+    /// The name's `len` bytes, in memory order (not yet checked to be UTF-8 when called
+    /// from `from_words`).
+    #[inline]
+    fn bytes(&self) -> &[u8] {
         // SAFETY: `raw` is `NAME_WORDS` initialised `u64`s, i.e. `MAX_NAME_LEN` initialised
         // bytes with no padding, and `u8` needs no alignment; `len <= MAX_NAME_LEN`
-        // (checked in `new` and `from_words`, the only constructors). The slice borrows
-        // `self`, so it cannot outlive the words.
-        let bytes = unsafe {
-            std::slice::from_raw_parts(self.raw.as_ptr().cast::<u8>(), usize::from(self.len))
-        };
-        // The bytes were copied from a `&str` in `new` or checked in `from_words`.
-        std::str::from_utf8(bytes)
-            .expect("Name holds valid UTF-8: built from &str or validated on decode")
+        // (checked in `new` and `from_words`, the only constructors, before they build a
+        // `Name`). The slice borrows `self`, so it cannot outlive the words.
+        unsafe { std::slice::from_raw_parts(self.raw.as_ptr().cast::<u8>(), usize::from(self.len)) }
     }
 
     /// The stable 64-bit key of this name (see [`name_key`]).
@@ -223,9 +227,7 @@ impl Name {
             raw,
             len: len as u8,
         };
-        // SAFETY: as in `as_str`: `len <= MAX_NAME_LEN` bytes of the initialised `raw`.
-        let bytes = unsafe { std::slice::from_raw_parts(name.raw.as_ptr().cast::<u8>(), len) };
-        std::str::from_utf8(bytes).ok()?;
+        std::str::from_utf8(name.bytes()).ok()?;
         // Names are zero padded; a record with bytes past its length is not a name.
         if (len..MAX_NAME_LEN).any(|i| (w[1 + i / 8] >> (8 * (i % 8))) & 0xff != 0) {
             return None;
@@ -474,12 +476,16 @@ pub struct Entry {
     pub metadata: Metadata,
 }
 
+/// The record word holding an entry's handle (after the length and the name words);
+/// [`Entry::to_words`] writes it, [`Entry::from_words`] and [`lookup_handle_keyed`] read it.
+const HANDLE_WORD: usize = 1 + NAME_WORDS;
+
 impl Entry {
     /// Encodes the entry as a published record.
     pub fn to_words(&self) -> [u64; RECORD_WORDS] {
         let mut w = [0u64; RECORD_WORDS];
         w[..1 + NAME_WORDS].copy_from_slice(&self.name.to_words());
-        w[9] = self.handle;
+        w[HANDLE_WORD] = self.handle;
         w[10] = self.metadata.health.code() | (u64::from(self.metadata.node) << 32);
         w[11] = self.metadata.load;
         w[12..16].copy_from_slice(&self.metadata.capabilities.0);
@@ -501,7 +507,7 @@ impl Entry {
         caps.copy_from_slice(&w[12..16]);
         Some(Self {
             name,
-            handle: w[9],
+            handle: w[HANDLE_WORD],
             metadata: Metadata {
                 capabilities: CapabilitySet(caps),
                 health,
@@ -542,7 +548,7 @@ pub fn lookup_handle_keyed(
     key: u64,
 ) -> Option<u64> {
     let words = reader.get(key)?;
-    name.matches_words(&words).then_some(words[9])
+    name.matches_words(&words).then_some(words[HANDLE_WORD])
 }
 
 /// The lease token of an entry nobody holds: an entry restored from an export, until a
