@@ -69,6 +69,16 @@ fn reads(telemetry: bool) -> f64 {
     n as f64 / t.elapsed().as_secs_f64()
 }
 
+/// Telemetry on/off in the order round `round` runs them: which side goes first
+/// alternates, so drift on a loaded machine hits both.
+fn order(round: usize) -> [bool; 2] {
+    if round % 2 == 0 {
+        [true, false]
+    } else {
+        [false, true]
+    }
+}
+
 /// The `q` quantile of `xs` (0.5: the median), interpolated between neighbours.
 fn quantile(xs: &[f64], q: f64) -> f64 {
     let mut xs = xs.to_vec();
@@ -108,13 +118,7 @@ fn main() {
     let inputs = inputs();
     let (mut on, mut off) = (Vec::new(), Vec::new());
     for round in 0..rounds {
-        // Alternate which side goes first, so drift on a loaded machine hits both.
-        let order = if round % 2 == 0 {
-            [true, false]
-        } else {
-            [false, true]
-        };
-        for telemetry in order {
+        for telemetry in order(round) {
             let rate = sample(telemetry, &inputs, iters);
             println!(
                 "round {round}: telemetry {:<3} {:>6.3} M ops/s",
@@ -126,12 +130,7 @@ fn main() {
     }
     let (mut reads_on, mut reads_off) = (Vec::new(), Vec::new());
     for round in 0..rounds {
-        let order = if round % 2 == 0 {
-            [true, false]
-        } else {
-            [false, true]
-        };
-        for telemetry in order {
+        for telemetry in order(round) {
             let rate = reads(telemetry);
             if telemetry {
                 &mut reads_on

@@ -627,13 +627,18 @@ impl BarrierCell {
         backoff: Backoff,
         patience: Patience,
     ) -> Result<(), BarrierWaitError> {
-        for spin in 1..=backoff.spins {
+        // Polls `1..=spins` are the spin phase, the `yields` after them the yield phase.
+        let spins = u64::from(backoff.spins);
+        for poll in 1..=spins + u64::from(backoff.yields) {
             if let Some(result) = self.check(generation) {
                 return result;
             }
-            if spin % SPINS_PER_YIELD == 0 {
-                // A spinner that shares its core with a missing party (a loaded machine)
-                // hands it the core now and then instead of spinning it away.
+            // Every poll of the yield phase yields; a spinner yields now and then too, so
+            // that on a loaded machine it hands the core to a missing party that shares
+            // it instead of spinning it away.
+            if poll > spins || poll % u64::from(SPINS_PER_YIELD) == 0 {
+                // A yield can give the core away for a whole time slice: a waiter with a
+                // deadline looks at it before each yield.
                 if patience.expired() {
                     return self.give_up(generation);
                 }
@@ -641,17 +646,6 @@ impl BarrierCell {
             } else {
                 spin_loop();
             }
-        }
-        for _ in 0..backoff.yields {
-            if let Some(result) = self.check(generation) {
-                return result;
-            }
-            // A yield can give the core away for a whole time slice: a waiter with a
-            // deadline looks at it before each yield.
-            if patience.expired() {
-                return self.give_up(generation);
-            }
-            thread::yield_now();
         }
         let slot = self.register(generation);
         // Pairs with the fence of the leader (after its bump) and of `shutdown` (after the

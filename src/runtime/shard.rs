@@ -601,9 +601,6 @@ impl<S: ShardState> ShardLoop<S> {
                 if now.duration_since(last_yield) >= IDLE_YIELD_EVERY {
                     std::thread::yield_now();
                     last_yield = Instant::now();
-                    if has_work() {
-                        return;
-                    }
                 }
             }
         }
