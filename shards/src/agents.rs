@@ -1,7 +1,8 @@
 //! One shard's agent states, published as fixed-size records for lock-free reads.
 //!
-//! Writes mark an agent dirty; [`AgentShard::publish`] writes every dirty agent's record
-//! once, so a batch that updates one agent a thousand times publishes it once.
+//! Each agent lives once, as its published record. Writes are staged; [`AgentShard::publish`]
+//! writes every staged agent's record once, so a batch that updates one agent a thousand
+//! times publishes it once.
 
 use std::fmt;
 
@@ -155,9 +156,10 @@ pub fn lookup(reader: &TableReader<RECORD_WORDS>, id: u64) -> Option<AgentSnapsh
     AgentSnapshot::from_words(&reader.get(id)?)
 }
 
+/// An agent as the shard holds it: what readers see plus the coordination bookkeeping.
+#[derive(Clone, Copy)]
 struct Agent {
     snapshot: AgentSnapshot,
-    dirty: bool,
     /// Coordination sessions the agent is in (bounded by the engine's open sessions).
     sessions: u32,
     /// The status to go back to when the last session ends: the one before the first
@@ -165,23 +167,61 @@ struct Agent {
     saved: AgentStatus,
 }
 
+/// Bits of record word 1 that hold the shard's bookkeeping (the saved status and the
+/// number of open sessions); readers decode only the low nine bits.
+const SAVED_SHIFT: u32 = 16;
+const SESSIONS_SHIFT: u32 = 32;
+
+impl Agent {
+    /// The published record, with the bookkeeping in word 1's high bits.
+    fn to_words(self) -> [u64; RECORD_WORDS] {
+        let mut words = self.snapshot.to_words();
+        words[1] |= self.saved.code() << SAVED_SHIFT | u64::from(self.sessions) << SESSIONS_SHIFT;
+        words
+    }
+
+    /// The agent held in a record this shard wrote with [`to_words`](Self::to_words).
+    fn from_words(words: &[u64; RECORD_WORDS]) -> Self {
+        let snapshot = AgentSnapshot::from_words(words)
+            .expect("the shard decodes only records it encoded itself");
+        Self {
+            snapshot,
+            // Truncation is the point: the high half of word 1 holds the count.
+            sessions: (words[1] >> SESSIONS_SHIFT) as u32,
+            saved: AgentStatus::from_code(words[1] >> SAVED_SHIFT & 0xff)
+                .expect("the shard decodes only records it encoded itself"),
+        }
+    }
+}
+
 /// One shard's agents.
 ///
-/// Invariants: after [`publish`](Self::publish), the table holds exactly the snapshot of
-/// every agent in `agents`; an id is in `dirty` iff its `dirty` flag is set; removals are
-/// published at once (a removed agent is never readable after its removal is published).
+/// Each agent is held once, as its published record: the table is the store, and the
+/// shard reads an agent back from its own slot (no second map of agents beside the
+/// table). Writes between two [`publish`](Self::publish) calls are staged, one entry per
+/// agent, and published once each.
+///
+/// Invariants: an agent exists iff it is staged live or (not staged and) in the table;
+/// `staged_at` maps each staged id to its entry in `staged`; `staged_new` counts the live
+/// staged agents that are not in the table; after [`publish`](Self::publish) nothing is
+/// staged and the table holds exactly every agent. Removals are published at once (a
+/// removed agent is never readable after its removal is published).
 pub struct AgentShard {
-    agents: HashMap<u64, Agent>,
-    dirty: Vec<u64>,
     table: TableWriter<RECORD_WORDS>,
+    /// Agents written since the last publish, in first-write order; `None` once removed.
+    staged: Vec<Option<Agent>>,
+    /// Staged id → index in `staged`.
+    staged_at: HashMap<u64, usize>,
+    /// Live staged agents not yet in the table.
+    staged_new: usize,
     capacity: usize,
 }
 
 impl fmt::Debug for AgentShard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AgentShard")
-            .field("agents", &self.agents.len())
-            .field("dirty", &self.dirty.len())
+            .field("agents", &self.len())
+            .field("staged", &self.staged_at.len())
             .field("capacity", &self.capacity)
             .finish()
     }
@@ -192,9 +232,10 @@ impl AgentShard {
     pub fn new(capacity: usize) -> Self {
         let (table, _) = snapshot_table(capacity.clamp(16, 1024));
         Self {
-            agents: HashMap::new(),
-            dirty: Vec::new(),
             table,
+            staged: Vec::new(),
+            staged_at: HashMap::new(),
+            staged_new: 0,
             capacity,
         }
     }
@@ -204,29 +245,53 @@ impl AgentShard {
         self.table.reader()
     }
 
-    fn entry(&mut self, id: u64, now: u64) -> Result<&mut Agent, AgentError> {
-        if !self.agents.contains_key(&id) && self.agents.len() >= self.capacity {
-            return Err(AgentError::Full {
-                capacity: self.capacity,
-            });
+    /// The staged entry of agent `id`, staging it (from the table, or new) first; `None`
+    /// if it does not exist and `create` is false. Refuses a new agent beyond capacity.
+    fn staged(
+        &mut self,
+        id: u64,
+        now: u64,
+        create: bool,
+    ) -> Result<Option<&mut Agent>, AgentError> {
+        if let Some(&at) = self.staged_at.get(&id) {
+            if self.staged[at].is_some() {
+                return Ok(self.staged[at].as_mut());
+            }
         }
-        let agent = self.agents.entry(id).or_insert_with(|| Agent {
-            snapshot: AgentSnapshot {
-                id,
-                state: AgentState::default(),
-                coordination: None,
-                version: 0,
-                updated_at: now,
-            },
-            dirty: false,
-            sessions: 0,
-            saved: AgentStatus::Idle,
-        });
-        if !agent.dirty {
-            agent.dirty = true;
-            self.dirty.push(id);
-        }
-        Ok(agent)
+        let agent = match self.table.get(id) {
+            Some(words) => Agent::from_words(&words),
+            None if !create => return Ok(None),
+            None if self.len() >= self.capacity => {
+                return Err(AgentError::Full {
+                    capacity: self.capacity,
+                })
+            }
+            None => {
+                self.staged_new += 1;
+                Agent {
+                    snapshot: AgentSnapshot {
+                        id,
+                        state: AgentState::default(),
+                        coordination: None,
+                        version: 0,
+                        updated_at: now,
+                    },
+                    sessions: 0,
+                    saved: AgentStatus::Idle,
+                }
+            }
+        };
+        let at = match self.staged_at.get(&id) {
+            // Removed earlier in this batch and written again: reuse its entry.
+            Some(&at) => at,
+            None => {
+                self.staged.push(None);
+                let at = self.staged.len() - 1;
+                self.staged_at.insert(id, at);
+                at
+            }
+        };
+        Ok(Some(self.staged[at].insert(agent)))
     }
 
     /// Writes `state` for agent `id`, creating it if it is new. While the agent is in a
@@ -238,7 +303,9 @@ impl AgentShard {
         state: AgentState,
         now: u64,
     ) -> Result<AgentSnapshot, AgentError> {
-        let agent = self.entry(id, now)?;
+        let agent = self
+            .staged(id, now, true)?
+            .expect("staged with create: the agent exists or was refused");
         let s = &mut agent.snapshot;
         s.state = state;
         if agent.sessions > 0 {
@@ -260,10 +327,7 @@ impl AgentShard {
         session: u64,
         now: u64,
     ) -> Result<AgentSnapshot, AgentError> {
-        if !self.agents.contains_key(&id) {
-            return Err(AgentError::NotFound);
-        }
-        let agent = self.entry(id, now)?;
+        let agent = self.staged(id, now, false)?.ok_or(AgentError::NotFound)?;
         if agent.sessions == 0 {
             agent.saved = agent.snapshot.state.status;
         }
@@ -283,10 +347,10 @@ impl AgentShard {
     /// session (a removal forgets the agent's sessions: an agent removed and written
     /// again during a session is not in it).
     pub fn leave_session(&mut self, id: u64, _session: u64, now: u64) -> Option<AgentSnapshot> {
-        if self.agents.get(&id)?.sessions == 0 {
+        if self.get_agent(id)?.sessions == 0 {
             return None;
         }
-        let agent = self.entry(id, now).ok()?;
+        let agent = self.staged(id, now, false).ok()??;
         agent.sessions -= 1;
         let s = &mut agent.snapshot;
         // Only the count of sessions is kept (bounded state), not their ids: while one
@@ -302,9 +366,23 @@ impl AgentShard {
 
     /// Removes agent `id` and unpublishes it at once.
     pub fn remove(&mut self, id: u64) -> Result<AgentSnapshot, AgentError> {
-        let agent = self.agents.remove(&id).ok_or(AgentError::NotFound)?;
-        self.table.remove(id);
-        // A stale `dirty` entry for `id` is skipped by `publish`.
+        let staged = match self.staged_at.get(&id) {
+            Some(&at) => self.staged[at].take(),
+            None => None,
+        };
+        let published = self.table.get(id);
+        let agent = match (staged, published) {
+            (Some(agent), Some(_)) => agent,
+            (Some(agent), None) => {
+                self.staged_new -= 1;
+                agent
+            }
+            (None, Some(words)) => Agent::from_words(&words),
+            (None, None) => return Err(AgentError::NotFound),
+        };
+        if published.is_some() {
+            self.table.remove(id);
+        }
         Ok(agent.snapshot)
     }
 
@@ -317,32 +395,49 @@ impl AgentShard {
     /// published snapshot; returns how many.
     pub fn publish_each(&mut self, mut f: impl FnMut(&AgentSnapshot)) -> usize {
         let mut published = 0;
-        for id in self.dirty.drain(..) {
-            if let Some(agent) = self.agents.get_mut(&id) {
-                if agent.dirty {
-                    agent.dirty = false;
-                    self.table.insert(id, agent.snapshot.to_words());
-                    f(&agent.snapshot);
-                    published += 1;
-                }
-            }
+        for agent in self.staged.drain(..).flatten() {
+            self.table.insert(agent.snapshot.id, agent.to_words());
+            f(&agent.snapshot);
+            published += 1;
         }
+        self.staged_at.clear();
+        self.staged_new = 0;
         published
+    }
+
+    /// The owner's view of agent `id`, staged writes included.
+    fn get_agent(&self, id: u64) -> Option<Agent> {
+        match self.staged_at.get(&id) {
+            Some(&at) => self.staged[at],
+            None => self.table.get(id).map(|words| Agent::from_words(&words)),
+        }
     }
 
     /// The owner's view of agent `id` (including unpublished writes).
     pub fn get(&self, id: u64) -> Option<AgentSnapshot> {
-        self.agents.get(&id).map(|a| a.snapshot)
+        self.get_agent(id).map(|a| a.snapshot)
+    }
+
+    /// Every agent with its bookkeeping, staged writes included.
+    fn agents(&self) -> impl Iterator<Item = Agent> + '_ {
+        let published = self
+            .table
+            .iter()
+            .filter(|(id, _)| !self.staged_at.contains_key(id))
+            .map(|(_, words)| Agent::from_words(&words));
+        published.chain(self.staged.iter().flatten().copied())
     }
 
     /// Every agent, for export.
     pub fn snapshots(&self) -> impl Iterator<Item = AgentSnapshot> + '_ {
-        self.agents.values().map(|a| a.snapshot)
+        self.agents().map(|a| a.snapshot)
     }
 
     /// Restores a snapshot as it was exported (version and time kept).
     pub fn restore(&mut self, snapshot: AgentSnapshot) -> Result<(), AgentError> {
-        let agent = self.entry(snapshot.id, snapshot.updated_at)?;
+        let agent = self
+            .staged(snapshot.id, snapshot.updated_at, true)?
+            .expect("staged with create: the agent exists or was refused");
         agent.snapshot = snapshot;
         Ok(())
     }
@@ -351,9 +446,7 @@ impl AgentShard {
     /// the number of open sessions it is in and the status it goes back to when the
     /// last one ends. For export.
     pub fn records(&self) -> impl Iterator<Item = (AgentSnapshot, u32, AgentStatus)> + '_ {
-        self.agents
-            .values()
-            .map(|a| (a.snapshot, a.sessions, a.saved))
+        self.agents().map(|a| (a.snapshot, a.sessions, a.saved))
     }
 
     /// Restores an exported record (see [`records`](Self::records)) as it was, and
@@ -364,7 +457,9 @@ impl AgentShard {
         sessions: u32,
         saved: AgentStatus,
     ) -> Result<(), AgentError> {
-        let agent = self.entry(snapshot.id, snapshot.updated_at)?;
+        let agent = self
+            .staged(snapshot.id, snapshot.updated_at, true)?
+            .expect("staged with create: the agent exists or was refused");
         agent.snapshot = snapshot;
         agent.sessions = sessions;
         agent.saved = saved;
@@ -373,12 +468,12 @@ impl AgentShard {
 
     /// Number of agents.
     pub fn len(&self) -> usize {
-        self.agents.len()
+        self.table.len() + self.staged_new
     }
 
     /// True if the shard holds no agent.
     pub fn is_empty(&self) -> bool {
-        self.agents.is_empty()
+        self.len() == 0
     }
 }
 
@@ -460,6 +555,66 @@ mod tests {
         assert_eq!(s.state.load, 3);
         assert_eq!(s.coordination, None);
         assert_eq!(shard.leave_session(1, 44, 4), None, "in no session");
+    }
+
+    /// The shard keeps each agent only in its published record: the session bookkeeping
+    /// must survive the round trip through the table between batches.
+    #[test]
+    fn session_bookkeeping_survives_publishing() {
+        let mut shard = AgentShard::new(10);
+        let reader = shard.reader();
+        shard.update(1, with_status(AgentStatus::Busy), 0).unwrap();
+        shard.join_session(1, 40, 1).unwrap();
+        shard.join_session(1, 41, 2).unwrap();
+        assert_eq!(shard.publish(), 1);
+        let seen = lookup(&reader, 1).unwrap();
+        assert_eq!(
+            (seen.state.status, seen.coordination, seen.version),
+            (AgentStatus::Coordinating, Some(41), 3)
+        );
+        assert_eq!(
+            shard.records().collect::<Vec<_>>(),
+            vec![(seen, 2, AgentStatus::Busy)],
+            "two sessions, Busy saved"
+        );
+        shard.leave_session(1, 40, 3).unwrap();
+        shard.publish();
+        let s = shard.leave_session(1, 41, 4).unwrap();
+        assert_eq!((s.state.status, s.coordination), (AgentStatus::Busy, None));
+        shard.publish();
+        assert_eq!(lookup(&reader, 1), Some(s));
+        assert_eq!(shard.records().next().map(|r| r.1), Some(0));
+    }
+
+    /// A removal and a new write of the same agent in one batch: the new agent starts
+    /// over, is counted once, and is what gets published.
+    #[test]
+    fn removed_and_written_again_in_one_batch() {
+        let mut shard = AgentShard::new(2);
+        let reader = shard.reader();
+        shard.update(1, state(1), 0).unwrap();
+        shard.publish();
+        shard.update(1, state(2), 1).unwrap();
+        assert_eq!(shard.remove(1).unwrap().state.load, 2, "the staged write");
+        assert_eq!(lookup(&reader, 1), None, "unpublished at once");
+        assert_eq!(shard.len(), 0);
+        let s = shard.update(1, state(3), 2).unwrap();
+        assert_eq!(s.version, 1, "a new agent");
+        shard.update(2, state(4), 2).unwrap();
+        assert_eq!(shard.len(), 2);
+        assert_eq!(
+            shard.update(3, state(5), 2),
+            Err(AgentError::Full { capacity: 2 }),
+            "staged new agents count against the capacity"
+        );
+        assert_eq!(shard.snapshots().count(), 2, "export sees staged agents");
+        assert_eq!(shard.publish(), 2);
+        assert_eq!(lookup(&reader, 1).unwrap().state.load, 3);
+        assert_eq!(shard.len(), 2);
+        assert_eq!(shard.snapshots().count(), 2);
+        shard.remove(2).unwrap();
+        assert_eq!(shard.len(), 1);
+        assert_eq!(shard.get(2), None);
     }
 
     fn with_status(status: AgentStatus) -> AgentState {
