@@ -253,7 +253,9 @@ impl AgentShard {
         now: u64,
         create: bool,
     ) -> Result<Option<&mut Agent>, AgentError> {
-        if let Some(&at) = self.staged_at.get(&id) {
+        // `Some` with a `None` entry: removed earlier in this batch (its entry is reused).
+        let staged_at = self.staged_at.get(&id).copied();
+        if let Some(at) = staged_at {
             if self.staged[at].is_some() {
                 return Ok(self.staged[at].as_mut());
             }
@@ -281,9 +283,8 @@ impl AgentShard {
                 }
             }
         };
-        let at = match self.staged_at.get(&id) {
-            // Removed earlier in this batch and written again: reuse its entry.
-            Some(&at) => at,
+        let at = match staged_at {
+            Some(at) => at,
             None => {
                 self.staged.push(None);
                 let at = self.staged.len() - 1;

@@ -446,8 +446,9 @@ impl<const W: usize> TableWriter<W> {
             Place::Vacant(slot) => slot,
         };
         let live = self.live + 1;
-        let reuses_tombstone = self.array().slots[slot].state() == TOMBSTONE;
-        if !reuses_tombstone && live + self.tombstones > max_used(self.capacity()) {
+        let mut was_tombstone = self.array().slots[slot].state() == TOMBSTONE;
+        // Taking a tombstone leaves the used slots as they are: no rebuild needed.
+        if !was_tombstone && live + self.tombstones > max_used(self.capacity()) {
             let mut capacity = self.capacity();
             // Keep at most 5/8 of the slots live after a rebuild: linear probing stays
             // short, and the table stays small enough to sit in a core's cache.
@@ -461,10 +462,10 @@ impl<const W: usize> TableWriter<W> {
                 .array()
                 .first_free(key)
                 .expect("a free slot exists: the rebuilt array holds at most 5/8 live keys");
+            // A rebuilt array has no tombstones.
+            was_tombstone = false;
         }
-        let array = self.array();
-        let was_tombstone = array.slots[slot].state() == TOMBSTONE;
-        array.slots[slot].publish_occupied(key, &record);
+        self.array().slots[slot].publish_occupied(key, &record);
         if was_tombstone {
             self.tombstones -= 1;
         }
