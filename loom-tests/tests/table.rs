@@ -1,5 +1,5 @@
 //! Loom models of `mabeam_shards::table`: lookups racing the writer's growth, removal,
-//! compaction and the reuse of a retired array.
+//! compaction and the reuse of a retired array, and decoders racing an overwrite.
 //!
 //! What a reader may assert (linearizability): a key present for the whole lookup is
 //! found, with its record; a key absent for the whole lookup is not; any record returned
@@ -20,6 +20,11 @@
 //!   is refilled, none stored when it is retired): loom fails
 //!   `lookups_race_remove_compaction_and_reuse` with "key 1 present throughout": a reader
 //!   that pinned the array before its reuse accepts a probe that saw the slots cleared.
+//! - Accepting a slot read without its second sequence check (`try_read_with` returning
+//!   the payload whenever the first load was even): loom fails
+//!   `a_decoder_racing_an_overwrite_returns_one_whole_record` (a decoder's half-old,
+//!   half-new result returned), and the stress test `decoders_never_return_a_torn_record`
+//!   in `mabeam-shards` fails on every run ("torn record decoded: 2984 2985 2985").
 //! - Weakening only the array publication (`current.store` and the publishing
 //!   `epoch.store` to `Relaxed`, together) does NOT fail: the slot seqlocks' release
 //!   fences precede those stores, so a reader's `fence(Acquire)` after reading them still
@@ -131,5 +136,29 @@ fn scan_races_growth() {
             "{out:?}"
         );
         let _w = writer.join().expect("writer panicked");
+    });
+}
+
+/// `get_with`'s decoder runs inside the slot's seqlock read, so it may see a record being
+/// overwritten, half old and half new. What it decodes from such a mix must never be
+/// returned: every result is decoded from one whole record (both words equal), whichever
+/// order the decoder loads the words in.
+#[test]
+fn a_decoder_racing_an_overwrite_returns_one_whole_record() {
+    model(2, || {
+        let (mut w, r) = snapshot_table::<2>(4);
+        w.insert(A, [1, 1]);
+        let writer = thread::spawn(move || {
+            w.insert(A, [2, 2]);
+            w
+        });
+        let forward = r.get_with(A, |rec| (rec.word(0), rec.word(1)));
+        let backward = r.get_with(A, |rec| {
+            let second = rec.word(1);
+            (rec.word(0), second)
+        });
+        let _w = writer.join().expect("writer panicked");
+        assert!(matches!(forward, Some((1, 1) | (2, 2))), "{forward:?}");
+        assert!(matches!(backward, Some((1, 1) | (2, 2))), "{backward:?}");
     });
 }

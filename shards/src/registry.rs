@@ -235,16 +235,18 @@ impl Name {
         Some(name)
     }
 
-    /// True if the record words hold exactly this name.
+    /// True if the record whose word `i` is `word(i)` holds exactly this name.
     ///
     /// Compares the length word and the name words that hold bytes; the words after them
     /// are zero in every published record (records are only ever written by
-    /// [`Entry::to_words`] of a valid name, and read consistently under the seqlock), so
-    /// they need no check.
+    /// [`Entry::to_words`] of a valid name, and a reader's answer counts only if its
+    /// seqlock read was consistent), so they need no check. Any words give an answer
+    /// without a panic, so it can run on a torn record inside
+    /// [`TableReader::get_with`], which then throws the answer away.
     #[inline]
-    fn matches_words(&self, w: &[u64]) -> bool {
+    fn matches(&self, word: impl Fn(usize) -> u64) -> bool {
         let len = usize::from(self.len);
-        w[0] == len as u64 && (0..len.div_ceil(8)).all(|i| w[1 + i] == self.word(i))
+        word(0) == len as u64 && (0..len.div_ceil(8)).all(|i| word(1 + i) == self.word(i))
     }
 }
 
@@ -495,24 +497,23 @@ impl Entry {
     /// Decodes a published record; `None` if the words are not a valid entry.
     #[inline]
     pub fn from_words(w: &[u64; RECORD_WORDS]) -> Option<Self> {
-        Self::with_name(Name::from_words(w)?, w)
+        Self::with_name(Name::from_words(w)?, |i| w[i])
     }
 
-    /// The entry of record `w` whose name words are known to hold `name` (no second
-    /// decode or UTF-8 check of the name).
+    /// The entry of the record whose word `i` is `word(i)` and whose name words are known
+    /// to hold `name` (no second decode or UTF-8 check of the name). Reads each other word
+    /// once, so it can decode straight from a [`RecordView`](crate::table::RecordView).
     #[inline]
-    fn with_name(name: Name, w: &[u64; RECORD_WORDS]) -> Option<Self> {
-        let health = Health::from_code(w[10] & 0xff)?;
-        let mut caps = [0u64; CAP_WORDS];
-        caps.copy_from_slice(&w[12..16]);
+    fn with_name(name: Name, word: impl Fn(usize) -> u64) -> Option<Self> {
+        let status = word(10);
         Some(Self {
             name,
-            handle: w[HANDLE_WORD],
+            handle: word(HANDLE_WORD),
             metadata: Metadata {
-                capabilities: CapabilitySet(caps),
-                health,
-                load: w[11],
-                node: (w[10] >> 32) as u32,
+                capabilities: CapabilitySet(core::array::from_fn(|i| word(12 + i))),
+                health: Health::from_code(status & 0xff)?,
+                load: word(11),
+                node: (status >> 32) as u32,
             },
         })
     }
@@ -531,11 +532,15 @@ pub fn lookup(reader: &TableReader<RECORD_WORDS>, name: &Name) -> Option<Entry> 
 /// make the lookup miss, never return another name's entry.
 #[inline(always)]
 pub fn lookup_keyed(reader: &TableReader<RECORD_WORDS>, name: &Name, key: u64) -> Option<Entry> {
-    let words = reader.get(key)?;
-    if !name.matches_words(&words) {
-        return None;
-    }
-    Entry::with_name(*name, &words)
+    // Decoded inside the slot's seqlock read: a torn record can only give a result that
+    // `get_with` throws away (`matches` and `with_name` accept any words).
+    reader
+        .get_with(key, |r| {
+            name.matches(|i| r.word(i))
+                .then(|| Entry::with_name(*name, |i| r.word(i)))
+                .flatten()
+        })
+        .flatten()
 }
 
 /// The handle registered under `name`, from a published registry table: [`lookup_keyed`]
@@ -547,8 +552,11 @@ pub fn lookup_handle_keyed(
     name: &Name,
     key: u64,
 ) -> Option<u64> {
-    let words = reader.get(key)?;
-    name.matches_words(&words).then_some(words[HANDLE_WORD])
+    reader
+        .get_with(key, |r| {
+            name.matches(|i| r.word(i)).then(|| r.word(HANDLE_WORD))
+        })
+        .flatten()
 }
 
 /// The lease token of an entry nobody holds: an entry restored from an export, until a

@@ -5,6 +5,8 @@
 //! only thread that mutates the table) and a [`TableReader`] (cloned freely, shared by every
 //! thread that reads). A reader never takes a lock, never allocates on
 //! [`get`](TableReader::get), never returns a torn record and never touches freed memory.
+//! [`get_with`](TableReader::get_with) decodes a value straight from the slot, loading
+//! only the words it asks for, under the same guarantee.
 //!
 //! # Layout
 //!
@@ -71,13 +73,42 @@ fn max_used(capacity: usize) -> usize {
 }
 
 /// What a reader's consistent read of one slot says about the key it looks for.
-enum SlotView<const W: usize> {
+enum SlotView<R> {
     /// EMPTY: the probe chain ends here.
     End,
-    /// OCCUPIED by the key looked for, with its record.
-    Found([u64; W]),
+    /// OCCUPIED by the key looked for, with what the reader decoded of its record.
+    Found(R),
     /// OCCUPIED by another key, or a TOMBSTONE: keep probing.
     Continue,
+}
+
+/// A record being read inside its slot's seqlock: what [`TableReader::get_with`] hands its
+/// decoder.
+///
+/// Every word is loaded `Relaxed` when asked for, so a decoder pays only for the words it
+/// reads. What it reads may be torn (see [`TableReader::get_with`]); the view cannot store.
+#[derive(Clone, Copy)]
+pub struct RecordView<'a, const W: usize>(&'a [AtomicU64; W]);
+
+impl<const W: usize> RecordView<'_, W> {
+    /// Record word `i`. Panics if `i >= W` (a constant index in a decoder: a bug in the
+    /// decoder, not a property of the data).
+    #[inline]
+    pub fn word(&self, i: usize) -> u64 {
+        self.0[i].load(Ordering::Relaxed)
+    }
+
+    /// The whole record.
+    #[inline]
+    pub fn words(&self) -> [u64; W] {
+        load_words(self.0)
+    }
+}
+
+impl<const W: usize> fmt::Debug for RecordView<'_, W> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RecordView").finish_non_exhaustive()
+    }
 }
 
 /// One slot: a seqlock over `[state, key, record...]`.
@@ -132,15 +163,19 @@ impl<const W: usize> Slot<W> {
         write_with(&self.seq, || self.state.store(state, Ordering::Relaxed));
     }
 
-    /// Reader: a consistent view of this slot with respect to `key`, retrying while the
-    /// writer races.
+    /// Reader: a consistent view of this slot with respect to `key` (`decode` of its
+    /// record if it holds `key`), retrying while the writer races.
     #[inline]
-    fn read_for(&self, key: u64) -> SlotView<W> {
+    fn read_for<R>(
+        &self,
+        key: u64,
+        decode: &mut impl FnMut(RecordView<'_, W>) -> R,
+    ) -> SlotView<R> {
         loop {
             let view = try_read_with(&self.seq, || match self.state.load(Ordering::Relaxed) {
                 EMPTY => SlotView::End,
                 OCCUPIED if self.key.load(Ordering::Relaxed) == key => {
-                    SlotView::Found(load_words(&self.record))
+                    SlotView::Found(decode(RecordView(&self.record)))
                 }
                 _ => SlotView::Continue,
             });
@@ -202,14 +237,15 @@ impl<const W: usize> Array<W> {
         (mix(key) as usize) & self.mask()
     }
 
-    /// Reader: probes for `key`. The result is meaningful only if the array's epoch is
-    /// validated afterwards (see [`TableReader::get`]).
+    /// Reader: probes for `key`, decoding its record with `decode`. The result is
+    /// meaningful only if the array's epoch is validated afterwards (see
+    /// [`TableReader::get_with`]).
     #[inline]
-    fn probe(&self, key: u64) -> Option<[u64; W]> {
+    fn probe<R>(&self, key: u64, decode: &mut impl FnMut(RecordView<'_, W>) -> R) -> Option<R> {
         let mask = self.mask();
         let mut i = self.home(key);
         for _ in 0..self.capacity() {
-            match self.slots[i].read_for(key) {
+            match self.slots[i].read_for(key, decode) {
                 SlotView::End => return None,
                 SlotView::Found(record) => return Some(record),
                 SlotView::Continue => i = (i + 1) & mask,
@@ -683,9 +719,37 @@ impl<const W: usize> TableReader<W> {
     /// or a rebuild), so it can only be delayed by a writer that is making progress.
     #[inline]
     pub fn get(&self, key: u64) -> Option<[u64; W]> {
+        self.get_with(key, |record| record.words())
+    }
+
+    /// `decode` of the record of `key`, if present: [`get`](Self::get) for a reader that
+    /// needs only some of the words, or wants to build its value straight from them
+    /// without a copy of the whole record first.
+    ///
+    /// `decode` runs inside the slot's seqlock read, so it may see a record that the
+    /// writer is overwriting at that moment: a mix of two records, words that no write
+    /// ever published together. Such a result is discarded and `decode` runs again on a
+    /// consistent read, so only a result decoded from one whole published record is ever
+    /// returned. `decode` must therefore accept any words without panicking (decode into
+    /// an `Option` and check there, as the registry does) and must not act on what it
+    /// reads beyond computing its result. It may run more than once per call.
+    ///
+    /// ```
+    /// use mabeam_shards::table::snapshot_table;
+    /// let (mut writer, reader) = snapshot_table::<3>(16);
+    /// writer.insert(7, [10, 20, 30]);
+    /// assert_eq!(reader.get_with(7, |r| r.word(1)), Some(20));
+    /// assert_eq!(reader.get_with(8, |r| r.word(1)), None);
+    /// ```
+    #[inline]
+    pub fn get_with<R>(
+        &self,
+        key: u64,
+        mut decode: impl FnMut(RecordView<'_, W>) -> R,
+    ) -> Option<R> {
         loop {
             let (array, epoch) = self.pin();
-            let found = array.probe(key);
+            let found = array.probe(key, &mut decode);
             if Self::still_current(array, epoch) {
                 return found;
             }
@@ -1022,6 +1086,47 @@ mod tests {
         );
         // Many rebuilds happened, so retired arrays were reused, not leaked.
         assert!(w.epoch_counter > 3 * 100, "only {} epochs", w.epoch_counter);
+    }
+
+    /// `get_with`'s decoders run on records the writer is overwriting: every result the
+    /// reader gets was decoded from one whole record (all words equal), in whatever order
+    /// the decoder loads them, and a key's results never go back in time. The writer
+    /// overwrites one key 200,000 times with `[n; 8]` while it grows the table under it.
+    #[test]
+    fn decoders_never_return_a_torn_record() {
+        const WRITES: u64 = 200_000;
+        let (mut w, r) = snapshot_table::<8>(2);
+        w.insert(0, [0; 8]);
+        let done = Arc::new(AtomicBool::new(false));
+        let reader = {
+            let done = Arc::clone(&done);
+            std::thread::spawn(move || {
+                let (mut reads, mut last) = (0u64, 0u64);
+                loop {
+                    let finished = done.load(Ordering::Acquire);
+                    let (a, b, c) = r
+                        .get_with(0, |rec| (rec.word(7), rec.word(0), rec.word(3)))
+                        .expect("key 0 is present throughout");
+                    assert!(a == b && b == c, "torn record decoded: {a} {b} {c}");
+                    assert!(a >= last, "read {a} after {last}");
+                    last = a;
+                    reads += 1;
+                    if finished {
+                        return (reads, last);
+                    }
+                }
+            })
+        };
+        for n in 1..=WRITES {
+            w.insert(0, [n; 8]);
+            if n % 64 == 0 {
+                w.insert(n, [n; 8]);
+            }
+        }
+        done.store(true, Ordering::Release);
+        let (reads, last) = reader.join().expect("reader panicked");
+        assert_eq!(last, WRITES, "the read after the last write sees it");
+        assert!(reads > 0);
     }
 
     /// The writer grows the table from 2 slots to thousands, churns and overwrites, while a
