@@ -273,6 +273,14 @@ impl Filter {
     }
 }
 
+/// Where [`Registry::route_by_name`] sends a read by name.
+enum ByName<'t> {
+    /// The owning shard's published table, the validated name and its key.
+    Table(&'t TableReader<RECORD_WORDS>, Name, u64),
+    /// The centralized shape: a round trip to the one shard.
+    Centralized(Name),
+}
+
 /// The registry of an engine; get it with [`Engine::registry`](crate::EngineHandle::registry).
 #[derive(Clone, Copy)]
 pub struct Registry<'e> {
@@ -390,7 +398,10 @@ impl<'e> Registry<'e> {
     /// allocation.
     #[inline(always)]
     pub fn lookup(&self, name: &str) -> Result<Option<Entry>, RegistryError> {
-        self.read_by_name(name, |entry| entry, lookup_keyed)
+        Ok(match self.route_by_name(name)? {
+            ByName::Table(table, name, key) => lookup_keyed(table, &name, key),
+            ByName::Centralized(name) => self.lookup_round_trip(name)?,
+        })
     }
 
     /// The handle registered under `name`: [`lookup`](Self::lookup) for a caller that
@@ -398,32 +409,39 @@ impl<'e> Registry<'e> {
     /// whole [`Entry`]). Counted in telemetry as a lookup.
     #[inline(always)]
     pub fn handle(&self, name: &str) -> Result<Option<u64>, RegistryError> {
-        self.read_by_name(name, |entry| entry.handle, lookup_handle_keyed)
+        Ok(match self.route_by_name(name)? {
+            ByName::Table(table, name, key) => lookup_handle_keyed(table, &name, key),
+            ByName::Centralized(name) => self.lookup_round_trip(name)?.map(|e| e.handle),
+        })
     }
 
-    /// A read of what is registered under `name` (counted as a lookup): in the
-    /// centralized shape `from_entry` of the entry a round trip returns, else
-    /// `from_table` of the name's shard's snapshot table, the name and its key (hashed
-    /// once, for the routing and the table).
+    /// Where a read of what is registered under `name` goes (counted as a lookup): the
+    /// name's shard's snapshot table with the name and its key (hashed once, for the
+    /// routing and the table), or in the centralized shape a round trip.
+    ///
+    /// The table read itself stays in [`lookup`](Self::lookup) and
+    /// [`handle`](Self::handle), each a direct call the compiler inlines: the decoded
+    /// entry is then built where the caller keeps it, instead of in a returned temporary
+    /// that the caller copies (a copy that waits on the narrower stores just made).
     #[inline(always)]
-    fn read_by_name<T>(
-        &self,
-        name: &str,
-        from_entry: impl FnOnce(Entry) -> T,
-        from_table: impl FnOnce(&TableReader<RECORD_WORDS>, &Name, u64) -> Option<T>,
-    ) -> Result<Option<T>, RegistryError> {
+    fn route_by_name(&self, name: &str) -> Result<ByName<'_>, RegistryError> {
         let name = Name::new(name)?;
         let key = name.key();
         let shard = self.inner.shard_of(key);
         self.inner.rt.check_readable(shard)?;
         self.inner.read(read::REGISTRY_LOOKUP);
         if self.inner.centralized() {
-            let entry = self
-                .inner
-                .round_trip(|reply| RegistryCommand::Lookup { name, reply })?;
-            return Ok(entry.map(from_entry));
+            return Ok(ByName::Centralized(name));
         }
-        Ok(from_table(&self.inner.ports[shard].registry, &name, key))
+        Ok(ByName::Table(&self.inner.ports[shard].registry, name, key))
+    }
+
+    /// The centralized shape's lookup: a round trip to the one shard.
+    #[inline(never)]
+    fn lookup_round_trip(&self, name: Name) -> Result<Option<Entry>, RegistryError> {
+        Ok(self
+            .inner
+            .round_trip(|reply| RegistryCommand::Lookup { name, reply })?)
     }
 
     /// Every entry, read shard by shard from the snapshots (each entry as it was when

@@ -143,7 +143,7 @@ impl Name {
     /// assert_eq!(Name::new(""), Err(RegistryError::InvalidName { len: 0 }));
     /// assert_eq!(Name::new("a\0b"), Err(RegistryError::ControlCharacter { at: 1 }));
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn new(name: &str) -> Result<Self, RegistryError> {
         let len = name.len();
         if len == 0 || len > MAX_NAME_LEN {

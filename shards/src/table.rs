@@ -165,7 +165,7 @@ impl<const W: usize> Slot<W> {
 
     /// Reader: a consistent view of this slot with respect to `key` (`decode` of its
     /// record if it holds `key`), retrying while the writer races.
-    #[inline]
+    #[inline(always)]
     fn read_for<R>(
         &self,
         key: u64,
@@ -240,7 +240,7 @@ impl<const W: usize> Array<W> {
     /// Reader: probes for `key`, decoding its record with `decode`. The result is
     /// meaningful only if the array's epoch is validated afterwards (see
     /// [`TableReader::get_with`]).
-    #[inline]
+    #[inline(always)]
     fn probe<R>(&self, key: u64, decode: &mut impl FnMut(RecordView<'_, W>) -> R) -> Option<R> {
         let mask = self.mask();
         let mut i = self.home(key);
@@ -741,7 +741,7 @@ impl<const W: usize> TableReader<W> {
     /// assert_eq!(reader.get_with(7, |r| r.word(1)), Some(20));
     /// assert_eq!(reader.get_with(8, |r| r.word(1)), None);
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn get_with<R>(
         &self,
         key: u64,
