@@ -536,9 +536,11 @@ pub fn lookup_keyed(reader: &TableReader<RECORD_WORDS>, name: &Name, key: u64) -
     // `get_with` throws away (`matches` and `with_name` accept any words).
     reader
         .get_with(key, |r| {
-            name.matches(|i| r.word(i))
-                .then(|| Entry::with_name(*name, |i| r.word(i)))
-                .flatten()
+            if name.matches(|i| r.word(i)) {
+                Entry::with_name(*name, |i| r.word(i))
+            } else {
+                None
+            }
         })
         .flatten()
 }
