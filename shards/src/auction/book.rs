@@ -148,7 +148,10 @@ pub enum AuctionEvent {
 #[derive(Debug, Clone)]
 pub struct AuctionBook {
     limits: BookLimits,
-    auctions: HashMap<AuctionId, Auction>,
+    /// Boxed: an `Auction` is 264 bytes, and a growing map moves every value it holds on
+    /// each rehash, on the shard thread, with every command behind it waiting. Boxed, a
+    /// rehash moves 16-byte entries (BENCHMARKS.md, "create_auction latency").
+    auctions: HashMap<AuctionId, Box<Auction>>,
     deadlines: BinaryHeap<Reverse<(u64, AuctionId)>>,
     /// The retained ended auctions: a min-heap of `(closed_at, id)` with exactly one
     /// entry per ended auction in `auctions`, at most `max_retained` after every call.
@@ -297,12 +300,12 @@ impl AuctionBook {
 
     /// The auction itself, if present.
     pub fn get(&self, id: AuctionId) -> Option<&Auction> {
-        self.auctions.get(&id)
+        self.auctions.get(&id).map(|a| &**a)
     }
 
     /// Every auction present (open and retained), in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = &Auction> + '_ {
-        self.auctions.values()
+        self.auctions.values().map(|a| &**a)
     }
 
     /// Statuses of the open auctions at `now`, optionally of one kind or category, in no
@@ -379,7 +382,7 @@ impl AuctionBook {
                 self.insert_open(auction);
             }
             Some(ended_at) => {
-                self.auctions.insert(id, auction);
+                self.auctions.insert(id, Box::new(auction));
                 self.ended.push(Reverse((ended_at, id)));
                 self.evict_by_count(out);
             }
@@ -392,7 +395,7 @@ impl AuctionBook {
         if let Some(deadline) = auction.next_deadline() {
             self.deadlines.push(Reverse((deadline, id)));
         }
-        self.auctions.insert(id, auction);
+        self.auctions.insert(id, Box::new(auction));
         self.open += 1;
         self.compact_deadlines();
     }
