@@ -354,7 +354,9 @@ Output: a progress bar on stderr (only on a terminal: rate and ETA), then per pr
 table of count, avg, min, max, p50, p95, p99 latency (µs; for a bid that is the send),
 operations per second end to end (the clock stops after engine.flush(), when every
 accepted write has been applied) and client side (when the last client finished), and
-the success rate; then the ratio sharded / centralized of the end-to-end rates.
+the success rate; then the ratio sharded / centralized of the end-to-end rates, and,
+when a closed-loop run had more client and shard threads than cores, a note that its
+latency tails include the clients' waits for a core.
 
 --json schema: version, mode (closed | open | sweep), machine.cpus, seed, mix, clients,
 length.ops/duration_s, shards (the --shards asked, null = default), rate, rate_sweep,

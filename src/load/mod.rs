@@ -182,6 +182,15 @@ pub fn run(args: &LoadArgs) -> ExitCode {
     if let Some(line) = report::ratio_line(&runs) {
         println!("{line}");
     }
+    let busiest = runs
+        .iter()
+        .filter(|run| run.offered_rate.is_none())
+        .max_by_key(|run| run.clients.saturating_add(run.shards));
+    if let Some(note) =
+        busiest.and_then(|run| report::oversubscribed_note(run.clients, run.shards, cpus))
+    {
+        println!("\n{note}");
+    }
     let table = report::sweep_table(&runs, &sweep);
     if !table.is_empty() {
         println!("\n{table}");

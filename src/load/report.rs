@@ -174,6 +174,27 @@ pub fn ratio_line(runs: &[RunResult]) -> Option<String> {
     ratio(runs).map(|r| format!("ratio sharded / centralized (ops/s end to end): {r:.2}x"))
 }
 
+/// A closed-loop run with more client and shard threads than cores: the note printed
+/// after the ratio, since its latency tails then measure the OS scheduler as much as
+/// the engine (BENCHMARKS.md, "create_auction latency"). `None` when every thread has
+/// a core.
+pub fn oversubscribed_note(clients: usize, shards: usize, cpus: usize) -> Option<String> {
+    let threads = clients.saturating_add(shards);
+    (threads > cpus).then(|| {
+        let shards = match shards {
+            1 => "1 shard".to_string(),
+            n => format!("{n} shards"),
+        };
+        format!(
+            "note: {clients} client threads and {shards} on {cpus} cores, closed loop: a \
+             preempted client waits for a core\n(milliseconds here), and a latency that spans \
+             the wait counts it. A create is answered while its client\ngoes on, so its p99 \
+             shows these waits first. Compare latencies at one offered load with --rate\nor \
+             --rate-sweep (BENCHMARKS.md, \"create_auction latency\")."
+        )
+    })
+}
+
 /// The sweep's summary: per preset and step, offered and achieved rate and each
 /// operation's p50 / p99 (µs, from the intended send time). Empty without steps.
 pub fn sweep_table(closed: &[RunResult], steps: &[RunResult]) -> String {
@@ -507,6 +528,23 @@ mod tests {
         let json = serde_json::to_value(empty).unwrap();
         assert_eq!(json["count"], 0);
         assert!(json["p50_us"].is_null() && json["p999_us"].is_null());
+    }
+
+    #[test]
+    fn the_oversubscription_note_appears_only_when_threads_outnumber_cores() {
+        let note = oversubscribed_note(50, 1, 2).expect("51 threads on 2 cores");
+        assert!(
+            note.contains("50 client threads and 1 shard on 2 cores"),
+            "{note}"
+        );
+        let note = oversubscribed_note(8, 3, 2).expect("11 threads on 2 cores");
+        assert!(
+            note.contains("8 client threads and 3 shards on 2 cores"),
+            "{note}"
+        );
+        assert_eq!(oversubscribed_note(1, 1, 2), None);
+        assert_eq!(oversubscribed_note(3, 1, 4), None);
+        assert!(oversubscribed_note(usize::MAX, 1, 2).is_some());
     }
 
     #[test]
