@@ -125,12 +125,6 @@ pub(crate) struct CoordinationShard {
 }
 
 impl CoordinationShard {
-    /// Advances its table's growth by up to `slots` slots (see
-    /// `TableWriter::grow_when_idle`); whether it is still growing.
-    pub(crate) fn grow_when_idle(&mut self, slots: usize) -> bool {
-        self.table.grow_when_idle(slots)
-    }
-
     pub(crate) fn new(
         config: &CoordinationConfig,
         shared: &CoordinationShared,

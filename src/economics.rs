@@ -159,15 +159,6 @@ pub(crate) struct EconomicsShard {
 }
 
 impl EconomicsShard {
-    /// Advances the growth of each of its tables by up to `slots` slots (see
-    /// `TableWriter::grow_when_idle`); whether one is still growing.
-    pub(crate) fn grow_when_idle(&mut self, slots: usize) -> bool {
-        self.status.grow_when_idle(slots)
-            | self.dutch.grow_when_idle(slots)
-            | self.market_table.grow_when_idle(slots)
-            | self.pricing.grow_when_idle(slots)
-    }
-
     pub(crate) fn new(
         index: usize,
         shards: usize,

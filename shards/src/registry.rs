@@ -591,12 +591,6 @@ impl fmt::Debug for RegistryShard {
 }
 
 impl RegistryShard {
-    /// Advances its table's growth by up to `slots` slots, for an idle moment of the
-    /// shard (see [`TableWriter::grow_when_idle`]); whether it is still growing.
-    pub fn grow_when_idle(&mut self, slots: usize) -> bool {
-        self.table.grow_when_idle(slots)
-    }
-
     /// An empty registry shard holding at most `capacity` entries.
     pub fn new(capacity: usize) -> Self {
         let (table, _) = snapshot_table(capacity.clamp(16, 1024));

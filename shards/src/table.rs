@@ -24,30 +24,6 @@
 //!   array-level seqlock, so a reader's result counts only if its array stayed the current
 //!   one for the whole probe.
 //!
-//! # Growth without a stop
-//!
-//! Rebuilding a large array in one step stops the writer (a shard, with every command
-//! queued behind it) for the whole copy: about 15 ms for 65,536 records here, most of
-//! it page faults on the fresh array. So an array of 1,024 slots or more grows
-//! incrementally, and the readers do not see the difference:
-//!
-//! - when 11/16 of its slots are used and the live keys need a larger array, the writer
-//!   allocates the target (zero-filled, so the allocator hands out pages the kernel
-//!   zeroes on first touch instead of the writer filling them) and keeps it unpublished,
-//!   with an odd epoch;
-//! - every later insert or remove copies the next 32 slots of the current
-//!   array into the target, in slot order, and applies itself to the current array as
-//!   usual *and*, if its key's slot was already copied, to the target too. Keys never
-//!   move while live (invariant 2), so "its slot was copied" is one comparison, and the
-//!   target always holds exactly the live keys of the copied slots, with their current
-//!   records;
-//! - when the last slot is copied (at the latest when the current array reaches its
-//!   three-quarter bound, where the rest is copied at once), the target is published
-//!   exactly as a one-step rebuild publishes its array.
-//!
-//! Readers only ever probe the current array, which stays complete and up to date until
-//! the switch, so their protocol is the one-step rebuild's.
-//!
 //! # Memory bound
 //!
 //! Arrays are never freed while a reader or the writer exists (a reader may be stalled
@@ -72,26 +48,12 @@ pub const MAX_INITIAL_CAPACITY: usize = 1 << 24;
 /// Smallest capacity of an array (slots).
 const MIN_CAPACITY: usize = 2;
 
-/// Arrays of at least this many slots grow incrementally (see the module docs); smaller
-/// ones are rebuilt in one step, which costs less than a few microseconds' worth of
-/// copying.
-const GROW_INCREMENTALLY_FROM: usize = 1024;
-
-/// Slots of the current array copied into the growth's target per write, while a growth
-/// is under way. A growth starts when 11/16 of the slots are used and must end before
-/// 12/16 are, that is within `capacity / 16` inserts of new keys: 32 slots per write end
-/// it within `capacity / 32` writes of any kind.
-const GROWTH_STEP: usize = 32;
-
 /// Slot state: never used since the array was (re)filled; ends every probe chain.
 const EMPTY: u64 = 0;
 /// Slot state: holds a live key and its record.
 const OCCUPIED: u64 = 1;
 /// Slot state: held a key that was removed; probe chains pass through it.
 const TOMBSTONE: u64 = 2;
-
-// A zero-filled allocation is an array of EMPTY slots (see `empty_slots`).
-const _: () = assert!(EMPTY == 0);
 
 /// The splitmix64 finalizer: a bijective 64-bit mix, so keys that differ in any bit land
 /// on unrelated home slots.
@@ -162,8 +124,6 @@ struct Slot<const W: usize> {
 }
 
 impl<const W: usize> Slot<W> {
-    /// An EMPTY slot (what a zero-filled allocation holds outside loom; see `empty_slots`).
-    #[cfg(any(mabeam_loom, test))]
     fn empty() -> Self {
         Self {
             seq: AtomicU64::new(0),
@@ -252,45 +212,12 @@ struct Array<const W: usize> {
     slots: Box<[Slot<W>]>,
 }
 
-/// `capacity` EMPTY slots, from a zero-filled allocation: for a large array the
-/// allocator maps fresh pages, which the kernel zeroes when they are first touched, so
-/// the writer pays for a page when it first writes there instead of filling the whole
-/// array up front.
-#[cfg(not(mabeam_loom))]
-fn empty_slots<const W: usize>(capacity: usize) -> Box<[Slot<W>]> {
-    use std::alloc::{alloc_zeroed, handle_alloc_error, Layout};
-    let layout = Layout::array::<Slot<W>>(capacity)
-        .expect("an array's size fits in isize: its capacity is bounded by addressable memory");
-    if layout.size() == 0 {
-        return Box::new([]);
-    }
-    // SAFETY: `layout` has a non-zero size (checked above).
-    let ptr = unsafe { alloc_zeroed(layout) }.cast::<Slot<W>>();
-    if ptr.is_null() {
-        handle_alloc_error(layout);
-    }
-    // SAFETY: `ptr` is a live allocation from the global allocator with the layout of
-    // `[Slot<W>; capacity]`, which is the layout `Box<[Slot<W>]>` frees it with. Its bytes
-    // are all zero, and all-zero bytes are a valid `Slot<W>`: every field is a
-    // `core::sync::atomic::AtomicU64` (the `sync` shim's type outside loom), which has the
-    // in-memory representation of a `u64`. They are also exactly `Slot::empty()`: `seq` 0,
-    // `state` EMPTY (asserted 0 above), `key` 0 and every record word 0.
-    unsafe { Box::from_raw(core::ptr::slice_from_raw_parts_mut(ptr, capacity)) }
-}
-
-/// `capacity` EMPTY slots. Loom's atomics are not plain words, so they are built one by
-/// one.
-#[cfg(mabeam_loom)]
-fn empty_slots<const W: usize>(capacity: usize) -> Box<[Slot<W>]> {
-    (0..capacity).map(|_| Slot::empty()).collect()
-}
-
 impl<const W: usize> Array<W> {
     fn new(capacity: usize, epoch: u64) -> Self {
         debug_assert!(capacity.is_power_of_two());
         Self {
             epoch: AtomicU64::new(epoch),
-            slots: empty_slots(capacity),
+            slots: (0..capacity).map(|_| Slot::empty()).collect(),
         }
     }
 
@@ -349,40 +276,6 @@ impl<const W: usize> Array<W> {
         Place::Vacant(
             free.expect("a free slot exists: live + tombstones stays below 3/4 of the capacity"),
         )
-    }
-
-    /// Writer only: removes the OCCUPIED `slot`. It becomes a TOMBSTONE, or EMPTY (with
-    /// every TOMBSTONE right before it) when the next slot is EMPTY, so tombstones do not
-    /// pile up at the end of chains. Returns the change in the array's TOMBSTONE count.
-    fn vacate(&self, slot: usize) -> isize {
-        let mask = self.mask();
-        if self.slots[(slot + 1) & mask].state() != EMPTY {
-            self.slots[slot].publish_state(TOMBSTONE);
-            return 1;
-        }
-        // No chain to a live key passes through `slot` (invariant 2): it can be EMPTY, and
-        // so can every TOMBSTONE right before it, walking backwards. The walk stops at the
-        // latest at the EMPTY slot after `slot`.
-        self.slots[slot].publish_state(EMPTY);
-        let mut cleared = 0;
-        let mut i = slot.wrapping_sub(1) & mask;
-        while self.slots[i].state() == TOMBSTONE {
-            self.slots[i].publish_state(EMPTY);
-            cleared += 1;
-            i = i.wrapping_sub(1) & mask;
-        }
-        -cleared
-    }
-
-    /// Writer only: `key` → `record` in this array, in its slot if present, else in the
-    /// slot an insertion takes. Returns whether a new key took a TOMBSTONE.
-    fn put(&self, key: u64, record: &[u64; W]) -> bool {
-        let (slot, took_tombstone) = match self.place(key) {
-            Place::Found(slot) => (slot, false),
-            Place::Vacant(slot) => (slot, self.slots[slot].state() == TOMBSTONE),
-        };
-        self.slots[slot].publish_occupied(key, record);
-        took_tombstone
     }
 
     /// Writer only: the first EMPTY or TOMBSTONE slot on `key`'s probe chain.
@@ -464,18 +357,6 @@ impl<const W: usize> Drop for Shared<W> {
 /// assert_eq!(reader.get(7), None);
 /// ```
 pub fn snapshot_table<const W: usize>(initial_capacity: usize) -> (TableWriter<W>, TableReader<W>) {
-    snapshot_table_growing(initial_capacity, GROW_INCREMENTALLY_FROM, GROWTH_STEP)
-}
-
-/// [`snapshot_table`] with its growth tuned: arrays of `grow_incrementally_from` slots or
-/// more grow incrementally, `growth_step` slots (at least 1) per write. For tests and
-/// loom models, which need the incremental growth on tables a few slots large.
-#[doc(hidden)]
-pub fn snapshot_table_growing<const W: usize>(
-    initial_capacity: usize,
-    grow_incrementally_from: usize,
-    growth_step: usize,
-) -> (TableWriter<W>, TableReader<W>) {
     let capacity = initial_capacity
         .clamp(MIN_CAPACITY, MAX_INITIAL_CAPACITY)
         .next_power_of_two();
@@ -492,9 +373,6 @@ pub fn snapshot_table_growing<const W: usize>(
         tombstones: 0,
         spares: Vec::new(),
         epoch_counter: 0,
-        growth: None,
-        grow_incrementally_from,
-        growth_step: growth_step.max(1),
     };
     // Epoch 0: even, readable. Nothing was published before, so no reader can be inside.
     let first = writer.allocate(capacity, 0);
@@ -528,10 +406,6 @@ pub fn snapshot_table_growing<const W: usize>(
 ///    until it is reused as a target (which sets a fresh odd epoch before any slot write).
 /// 5. Arrays are never freed before the shared part drops, so every pointer the writer or a
 ///    reader holds stays valid for as long as it holds its `Arc`.
-/// 6. While a growth is under way, its target has an odd epoch and was never published,
-///    and it holds exactly the live keys of the current array's slots below
-///    `growth.copied`, each with its current record (every write to such a slot is
-///    applied to the target too); `growth.tombstones` counts its TOMBSTONE slots.
 pub struct TableWriter<const W: usize> {
     shared: Arc<Shared<W>>,
     /// The array `shared.current` points to.
@@ -545,23 +419,6 @@ pub struct TableWriter<const W: usize> {
     spares: Vec<NonNull<Array<W>>>,
     /// Last epoch value handed out; strictly increasing.
     epoch_counter: u64,
-    /// The growth under way, if any (invariant 6).
-    growth: Option<Growth<W>>,
-    /// Arrays of at least this many slots grow incrementally.
-    grow_incrementally_from: usize,
-    /// Slots copied into a growth's target per write.
-    growth_step: usize,
-}
-
-/// A growth under way: the larger array being filled while readers keep probing the
-/// current one (see the module docs and invariant 6).
-struct Growth<const W: usize> {
-    /// The array being filled: in `shared.owned`, odd epoch, never published yet.
-    target: NonNull<Array<W>>,
-    /// Slots of the current array below this index are copied.
-    copied: usize,
-    /// TOMBSTONE slots in `target` (from removals applied to it).
-    tombstones: usize,
 }
 
 // SAFETY: the raw pointers point into arrays owned by `shared` (an `Arc` of a `Send + Sync`
@@ -575,7 +432,6 @@ impl<const W: usize> fmt::Debug for TableWriter<W> {
             .field("capacity", &self.capacity())
             .field("tombstones", &self.tombstones)
             .field("allocated_arrays", &self.allocated_arrays())
-            .field("growing", &self.growth.is_some())
             .finish()
     }
 }
@@ -614,19 +470,13 @@ impl<const W: usize> TableWriter<W> {
 
     /// Inserts `key` → `record`, or overwrites the record of a key already present.
     ///
-    /// May rebuild the table into a larger (or same-size, tombstone-free) array first, or
-    /// take a step of a growth under way (see the module docs); readers keep reading the
-    /// old array meanwhile and switch to the new one when it is complete.
+    /// May rebuild the table into a larger (or same-size, tombstone-free) array first;
+    /// readers keep reading the old array meanwhile and switch to the new one when it is
+    /// complete.
     pub fn insert(&mut self, key: u64, record: [u64; W]) {
-        self.put(key, &record);
-        self.grow_step();
-    }
-
-    fn put(&mut self, key: u64, record: &[u64; W]) {
         let mut slot = match self.array().place(key) {
             Place::Found(slot) => {
-                self.array().slots[slot].publish_occupied(key, record);
-                self.mirror_put(slot, key, record);
+                self.array().slots[slot].publish_occupied(key, &record);
                 return;
             }
             Place::Vacant(slot) => slot,
@@ -635,26 +485,26 @@ impl<const W: usize> TableWriter<W> {
         let mut was_tombstone = self.array().slots[slot].state() == TOMBSTONE;
         // Taking a tombstone leaves the used slots as they are: no rebuild needed.
         if !was_tombstone && live + self.tombstones > max_used(self.capacity()) {
-            // A growth under way ends here: the rest is copied at once.
-            self.finish_growth();
-            if live + self.tombstones > max_used(self.capacity()) {
-                let capacity = self.capacity_for(live);
-                self.rebuild(capacity);
+            let mut capacity = self.capacity();
+            // Keep at most 5/8 of the slots live after a rebuild: linear probing stays
+            // short, and the table stays small enough to sit in a core's cache.
+            while live.saturating_mul(8) > capacity.saturating_mul(5) {
+                capacity = capacity
+                    .checked_mul(2)
+                    .expect("table capacity fits in usize: it is bounded by addressable memory");
             }
+            self.rebuild(capacity);
             slot = self
                 .array()
                 .first_free(key)
-                .expect("a free slot exists: the new array holds at most 5/8 live keys");
-            // A one-step rebuild leaves no tombstones, a finished growth may.
-            was_tombstone = self.array().slots[slot].state() == TOMBSTONE;
-        } else if !was_tombstone && self.growth.is_none() {
-            self.start_growth_if_due(live);
+                .expect("a free slot exists: the rebuilt array holds at most 5/8 live keys");
+            // A rebuilt array has no tombstones.
+            was_tombstone = false;
         }
-        self.array().slots[slot].publish_occupied(key, record);
+        self.array().slots[slot].publish_occupied(key, &record);
         if was_tombstone {
             self.tombstones -= 1;
         }
-        self.mirror_put(slot, key, record);
         self.live = live;
         self.shared.len.store(live, Ordering::Relaxed);
     }
@@ -668,123 +518,27 @@ impl<const W: usize> TableWriter<W> {
             return false;
         };
         self.live -= 1;
-        let change = self.array().vacate(slot);
-        self.tombstones = self
-            .tombstones
-            .checked_add_signed(change)
-            .expect("tombstones cleared were counted: the count never goes below zero");
-        if let Some(growth) = &mut self.growth {
-            if slot < growth.copied {
-                // SAFETY: the target is in `shared.owned` (invariant 6), alive as long as
-                // `shared`.
-                let target = unsafe { growth.target.as_ref() };
-                // Present there by invariant 6.
-                if let Place::Found(at) = target.place(key) {
-                    growth.tombstones = growth
-                        .tombstones
-                        .checked_add_signed(target.vacate(at))
-                        .expect("the target's tombstones cleared were counted");
-                }
+        let array = self.array();
+        let mask = array.mask();
+        let mut cleared = 0;
+        if array.slots[(slot + 1) & mask].state() == EMPTY {
+            // No chain to a live key passes through `slot` (invariant 2): it can be EMPTY,
+            // and so can every TOMBSTONE right before it, walking backwards. The walk stops
+            // at the latest at the EMPTY slot after `slot`.
+            array.slots[slot].publish_state(EMPTY);
+            let mut i = slot.wrapping_sub(1) & mask;
+            while array.slots[i].state() == TOMBSTONE {
+                array.slots[i].publish_state(EMPTY);
+                cleared += 1;
+                i = i.wrapping_sub(1) & mask;
             }
+        } else {
+            array.slots[slot].publish_state(TOMBSTONE);
+            self.tombstones += 1;
         }
+        self.tombstones -= cleared;
         self.shared.len.store(self.live, Ordering::Relaxed);
-        self.grow_step();
         true
-    }
-
-    /// After `key` → `record` was written into `slot` of the current array: the same
-    /// write into the growth's target if that slot is already copied (invariant 6).
-    fn mirror_put(&mut self, slot: usize, key: u64, record: &[u64; W]) {
-        if let Some(growth) = &mut self.growth {
-            if slot < growth.copied {
-                // SAFETY: the target is in `shared.owned` (invariant 6), alive as long as
-                // `shared`.
-                let target = unsafe { growth.target.as_ref() };
-                if target.put(key, record) {
-                    growth.tombstones -= 1;
-                }
-            }
-        }
-    }
-
-    /// The capacity a rebuild for `live` keys takes: the current one, doubled while more
-    /// than five eighths of it would be live (linear probing stays short, and the table
-    /// stays small enough to sit in a core's cache).
-    fn capacity_for(&self, live: usize) -> usize {
-        let mut capacity = self.capacity();
-        while live.saturating_mul(8) > capacity.saturating_mul(5) {
-            capacity = capacity
-                .checked_mul(2)
-                .expect("table capacity fits in usize: it is bounded by addressable memory");
-        }
-        capacity
-    }
-
-    /// Starts a growth when the current array is large enough to grow incrementally, 11/16
-    /// of its slots are used and `live` keys need a larger array (with fewer, the bound
-    /// brings a same-size rebuild instead).
-    fn start_growth_if_due(&mut self, live: usize) {
-        let capacity = self.capacity();
-        let used = live + self.tombstones;
-        if capacity < self.grow_incrementally_from
-            || used.saturating_mul(16) <= capacity.saturating_mul(11)
-        {
-            return;
-        }
-        let target_capacity = self.capacity_for(live);
-        if target_capacity == capacity {
-            return;
-        }
-        let fill_epoch = self.next_epoch(true);
-        let target = self.target_array(target_capacity, fill_epoch);
-        self.growth = Some(Growth {
-            target,
-            copied: 0,
-            tombstones: 0,
-        });
-    }
-
-    /// One step of a growth under way, if any: copies the next `growth_step` slots.
-    fn grow_step(&mut self) {
-        if let Some(growth) = &self.growth {
-            let end = growth.copied.saturating_add(self.growth_step);
-            self.copy_up_to(end);
-        }
-    }
-
-    /// Ends a growth under way, if any: copies the rest and publishes the target.
-    fn finish_growth(&mut self) {
-        self.copy_up_to(usize::MAX);
-    }
-
-    /// Copies the current array's slots from `growth.copied` up to `end` (at most its
-    /// capacity) into the growth's target; publishes the target once every slot is copied.
-    fn copy_up_to(&mut self, end: usize) {
-        let Some(growth) = &mut self.growth else {
-            return;
-        };
-        // SAFETY: `current` and the target are in `shared.owned` (invariants 5 and 6),
-        // alive as long as `shared`.
-        let (old, target) = unsafe { (self.current.as_ref(), growth.target.as_ref()) };
-        let end = end.min(old.capacity());
-        for slot in &old.slots[growth.copied..end] {
-            if slot.state() == OCCUPIED {
-                // Absent from the target: it holds only keys of slots already copied.
-                if target.put(slot.key(), &slot.record()) {
-                    growth.tombstones -= 1;
-                }
-            }
-        }
-        growth.copied = end;
-        if end == old.capacity() {
-            let Growth {
-                target, tombstones, ..
-            } = self
-                .growth
-                .take()
-                .expect("a growth is under way: it was borrowed just above");
-            self.switch_to(target, tombstones);
-        }
     }
 
     /// The record of `key`, read from the writer's own state (no seqlock retry needed: no
@@ -835,7 +589,6 @@ impl<const W: usize> TableWriter<W> {
     /// are not disturbed beyond restarting a lookup that raced the switch. Costs
     /// O(capacity).
     pub fn compact(&mut self) {
-        self.finish_growth();
         self.rebuild(self.capacity());
     }
 
@@ -851,14 +604,37 @@ impl<const W: usize> TableWriter<W> {
     }
 
     /// Moves every live key into an array of `capacity` slots with no tombstones, then makes
-    /// it current and retires the old array (invariant 4). No growth may be under way.
+    /// it current and retires the old array (invariant 4).
     fn rebuild(&mut self, capacity: usize) {
-        debug_assert!(
-            self.growth.is_none(),
-            "a rebuild replaces a growth's target"
-        );
         let fill_epoch = self.next_epoch(true);
-        let target_ptr = self.target_array(capacity, fill_epoch);
+        let spare = self
+            .spares
+            .iter()
+            .position(|a| {
+                // SAFETY: spares are arrays in `shared.owned`, alive as long as `shared`.
+                unsafe { a.as_ref() }.capacity() == capacity
+            })
+            .map(|i| self.spares.swap_remove(i));
+        let target_ptr = match spare {
+            Some(target) => {
+                // SAFETY: as above.
+                let target = unsafe { target.as_ref() };
+                // Array-level seqlock, writer half: odd epoch, then the fence, then the slot
+                // writes. A reader stalled in this array since it was last current sees a
+                // changed epoch after reading any of the slot writes below.
+                target.epoch.store(fill_epoch, Ordering::Relaxed);
+                fence(Ordering::Release);
+                for slot in target.slots.iter() {
+                    if slot.state() != EMPTY {
+                        slot.publish_state(EMPTY);
+                    }
+                }
+                NonNull::from(target)
+            }
+            // Never published yet: no reader can be inside, and the pointer store below
+            // (`Release`) publishes every slot write.
+            None => self.allocate(capacity, fill_epoch),
+        };
         // SAFETY: `target_ptr` is in `shared.owned` (allocated or spare), alive as long as
         // `shared`; `old` is the current array, likewise.
         let (target, old) = unsafe { (target_ptr.as_ref(), self.current.as_ref()) };
@@ -869,47 +645,6 @@ impl<const W: usize> TableWriter<W> {
             );
             target.slots[new_slot].publish_occupied(key, &slot.record());
         }
-        self.switch_to(target_ptr, 0);
-    }
-
-    /// An array of `capacity` EMPTY slots with the odd `fill_epoch`, not published: a
-    /// retired array of that size if there is one (cleared), else a fresh one.
-    fn target_array(&mut self, capacity: usize, fill_epoch: u64) -> NonNull<Array<W>> {
-        let spare = self
-            .spares
-            .iter()
-            .position(|a| {
-                // SAFETY: spares are arrays in `shared.owned`, alive as long as `shared`.
-                unsafe { a.as_ref() }.capacity() == capacity
-            })
-            .map(|i| self.spares.swap_remove(i));
-        match spare {
-            Some(target) => {
-                // SAFETY: as above.
-                let array = unsafe { target.as_ref() };
-                // Array-level seqlock, writer half: odd epoch, then the fence, then the slot
-                // writes. A reader stalled in this array since it was last current sees a
-                // changed epoch after reading any of the slot writes that follow.
-                array.epoch.store(fill_epoch, Ordering::Relaxed);
-                fence(Ordering::Release);
-                for slot in array.slots.iter() {
-                    if slot.state() != EMPTY {
-                        slot.publish_state(EMPTY);
-                    }
-                }
-                target
-            }
-            // Never published yet: no reader can be inside, and the pointer store of its
-            // publication (`Release`) publishes every slot write.
-            None => self.allocate(capacity, fill_epoch),
-        }
-    }
-
-    /// Makes the filled `target` current with `tombstones` TOMBSTONE slots and retires the
-    /// old array (invariant 4).
-    fn switch_to(&mut self, target_ptr: NonNull<Array<W>>, tombstones: usize) {
-        // SAFETY: both are in `shared.owned`, alive as long as `shared`.
-        let (target, old) = unsafe { (target_ptr.as_ref(), self.current.as_ref()) };
         let publish_epoch = self.next_epoch(false);
         let retire_epoch = self.next_epoch(true);
         target.epoch.store(publish_epoch, Ordering::Release);
@@ -920,24 +655,7 @@ impl<const W: usize> TableWriter<W> {
         old.epoch.store(retire_epoch, Ordering::Release);
         self.spares.push(self.current);
         self.current = target_ptr;
-        self.tombstones = tombstones;
-    }
-
-    /// Advances a growth under way by up to `slots` slots, for an idle moment of its
-    /// owner: every slot copied here is one the next writes need not copy (nor fault in).
-    /// Returns whether a growth is still under way.
-    pub fn grow_when_idle(&mut self, slots: usize) -> bool {
-        if let Some(growth) = &self.growth {
-            let end = growth.copied.saturating_add(slots.max(1));
-            self.copy_up_to(end);
-        }
-        self.growth.is_some()
-    }
-
-    /// Whether a growth is under way (for tests of the incremental growth).
-    #[doc(hidden)]
-    pub fn is_growing(&self) -> bool {
-        self.growth.is_some()
+        self.tombstones = 0;
     }
 }
 
@@ -1368,185 +1086,6 @@ mod tests {
         );
         // Many rebuilds happened, so retired arrays were reused, not leaked.
         assert!(w.epoch_counter > 3 * 100, "only {} epochs", w.epoch_counter);
-    }
-
-    #[test]
-    fn zero_filled_slots_are_empty_slots() {
-        let zeroed = empty_slots::<3>(64);
-        let built = Slot::<3>::empty();
-        for slot in zeroed.iter() {
-            assert_eq!(
-                slot.seq.load(Ordering::Relaxed),
-                built.seq.load(Ordering::Relaxed)
-            );
-            assert_eq!(slot.state(), EMPTY);
-            assert_eq!(slot.key(), built.key());
-            assert_eq!(slot.record(), built.record());
-        }
-    }
-
-    /// Every operation of a seeded random mix (inserts of new keys, overwrites, removals)
-    /// checked against a `HashMap` after it, through the writer and a reader, on a table
-    /// that grows incrementally by 3 slots per write through several sizes. Overwrites and
-    /// removals land on both copied and uncopied slots while a growth is under way.
-    #[test]
-    fn incremental_growth_keeps_every_key_and_its_latest_record() {
-        let (mut w, r) = snapshot_table_growing::<3>(16, 16, 3);
-        let mut model = std::collections::HashMap::new();
-        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = || {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng
-        };
-        let (mut growths, mut steps_growing, mut was_growing) = (0, 0, false);
-        for round in 0..60_000u64 {
-            let roll = next() % 10;
-            let known = model.len() as u64;
-            if roll < 5 || known == 0 {
-                let k = 1_000_000 + round;
-                w.insert(k, record(k, round));
-                model.insert(k, record(k, round));
-            } else {
-                // A key near the recent ones, present or not.
-                let k = 1_000_000 + round.saturating_sub(next() % 3_000);
-                if roll < 8 {
-                    if model.contains_key(&k) {
-                        w.insert(k, record(k, round));
-                        model.insert(k, record(k, round));
-                    }
-                } else {
-                    assert_eq!(w.remove(k), model.remove(&k).is_some(), "remove {k}");
-                }
-            }
-            if w.is_growing() {
-                steps_growing += 1;
-                if !was_growing {
-                    growths += 1;
-                }
-            }
-            was_growing = w.is_growing();
-            assert_eq!(w.len(), model.len());
-            if round % 997 == 0 {
-                for (k, rec) in &model {
-                    assert_eq!(w.get(*k), Some(*rec), "writer lost {k}");
-                    assert_eq!(r.get(*k), Some(*rec), "reader lost {k}");
-                }
-            }
-        }
-        let mut scan = Vec::new();
-        r.scan_into(&mut scan);
-        let mut expected: Vec<_> = model.into_iter().collect();
-        expected.sort_unstable();
-        assert_eq!(scan, expected);
-        assert!(growths >= 4, "only {growths} incremental growths");
-        assert!(
-            steps_growing > 1_000,
-            "growths took {steps_growing} writes in all"
-        );
-    }
-
-    #[test]
-    fn a_finished_growth_has_its_tombstones_counted_and_reused() {
-        // Growth by 1 slot per write from 16 slots: start at 12 used (11/16 exceeded).
-        let (mut w, r) = snapshot_table_growing::<1>(16, 16, 1);
-        for k in 0..12 {
-            w.insert(k, [k]);
-        }
-        assert!(w.is_growing(), "12 of 16 used: the growth started");
-        // Removals of keys whose slots are already copied leave tombstones in the target.
-        for k in 0..12 {
-            w.remove(k);
-            w.insert(k, [k + 100]);
-        }
-        assert!(!w.is_growing(), "24 writes copied the 16 slots");
-        assert_eq!(w.capacity(), 32);
-        for k in 0..12 {
-            assert_eq!(r.get(k), Some([k + 100]));
-        }
-        // Fill up to the bound: inserts take the tombstones first, and the table keeps
-        // at least one EMPTY slot (a probe for an absent key ends).
-        for k in 12..24 {
-            w.insert(k, [k]);
-        }
-        assert_eq!(r.get(999), None);
-        assert_eq!(w.len(), 24);
-    }
-
-    /// A reader races a table that is almost always growing (1 slot copied per write,
-    /// incremental from 16 slots): the writer overwrites 8 stable keys with rising
-    /// versions, inserts a new key and removes the oldest of a sliding window each round.
-    /// The reader checks every stable key on every pass (present, whole, and never older
-    /// than it saw before) and the 1,500 keys removed last (absent once the writer said
-    /// they were removed); at the end every removed key is checked absent. So an overwrite or a removal that missed a growth's target shows up
-    /// as a stale or resurrected record after the switch.
-    #[test]
-    fn readers_never_see_a_growth_lose_a_write() {
-        const STABLE: u64 = 8;
-        const ROUNDS: u64 = 60_000;
-        const WINDOW: u64 = 1_500;
-        let (mut w, r) = snapshot_table_growing::<3>(16, 16, 1);
-        for k in 0..STABLE {
-            w.insert(k, record(k, 0));
-        }
-        let removed_below = Arc::new(AtomicU64::new(STABLE));
-        let done = Arc::new(AtomicBool::new(false));
-        let started = Arc::new(AtomicBool::new(false));
-        let reader = {
-            let (removed_below, done) = (Arc::clone(&removed_below), Arc::clone(&done));
-            let (r, started) = (r.clone(), Arc::clone(&started));
-            std::thread::spawn(move || {
-                started.store(true, Ordering::Release);
-                let mut seen = [0u64; STABLE as usize];
-                loop {
-                    let finished = done.load(Ordering::Acquire);
-                    for k in 0..STABLE {
-                        let rec = r.get(k).unwrap_or_else(|| panic!("stable key {k} missing"));
-                        assert_consistent(k, rec);
-                        let version = rec[1];
-                        assert!(
-                            version >= seen[k as usize],
-                            "key {k}: {version} after {}",
-                            seen[k as usize]
-                        );
-                        seen[k as usize] = version;
-                    }
-                    let gone = removed_below.load(Ordering::Acquire);
-                    for k in gone.saturating_sub(WINDOW).max(STABLE)..gone {
-                        assert_eq!(r.get(k), None, "key {k} returned after its removal");
-                    }
-                    if finished {
-                        return seen;
-                    }
-                }
-            })
-        };
-        while !started.load(Ordering::Acquire) {
-            std::hint::spin_loop();
-        }
-        for round in 1..=ROUNDS {
-            let k = STABLE + round;
-            w.insert(k, record(k, round));
-            w.insert(round % STABLE, record(round % STABLE, round));
-            if round > WINDOW {
-                let old = k - WINDOW;
-                assert!(w.remove(old));
-                removed_below.store(old + 1, Ordering::Release);
-            }
-        }
-        done.store(true, Ordering::Release);
-        let seen = reader.join().expect("reader thread panicked");
-        for (k, version) in seen.iter().enumerate() {
-            assert!(
-                *version + STABLE >= ROUNDS,
-                "key {k} last read at {version}"
-            );
-        }
-        for k in STABLE..=ROUNDS - WINDOW + STABLE {
-            assert_eq!(r.get(k), None, "key {k} returned after its removal");
-        }
-        assert_eq!(w.len() as u64, STABLE + WINDOW);
     }
 
     /// `get_with`'s decoders run on records the writer is overwriting: every result the

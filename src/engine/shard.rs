@@ -15,11 +15,6 @@ use crate::events::{EventCommand, EventSink};
 use crate::registry::{self, RegistryCommand};
 use crate::runtime::{Ctx, Reply, ShardState};
 
-/// Table slots an idle shard copies into a growing table per call of `idle_work`, per
-/// table: 256 slots of 100–200 bytes, some of them on pages touched for the first time,
-/// are a few tens of microseconds, so a command that arrives meanwhile waits at most that.
-const IDLE_GROWTH_SLOTS: usize = 256;
-
 /// One message to an engine shard.
 pub(crate) enum Command {
     /// A registry command (boxed: registrations are rare and their entries large).
@@ -179,15 +174,6 @@ impl ShardState for EngineShard {
             rt: ctx,
         };
         agents::publish(&mut self.agents, &mut sctx);
-    }
-
-    fn idle_work(&mut self) -> bool {
-        // Every table's growth advances; `|` rather than `||`, so one still growing does
-        // not hold the others back.
-        self.registry.grow_when_idle(IDLE_GROWTH_SLOTS)
-            | self.agents.grow_when_idle(IDLE_GROWTH_SLOTS)
-            | self.economics.grow_when_idle(IDLE_GROWTH_SLOTS)
-            | self.coordination.grow_when_idle(IDLE_GROWTH_SLOTS)
     }
 
     const OPS: usize = crate::telemetry::ops::OP_COUNT;

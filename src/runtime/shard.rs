@@ -60,15 +60,6 @@ pub(crate) trait ShardState: Send + 'static {
     /// Publishes what the batch changed and is published once per batch.
     fn end_batch(&mut self, _ctx: &mut Ctx<Self::Command>) {}
 
-    /// Background work for an idle moment, in one short chunk (tens of microseconds at
-    /// most): called when the shard has nothing to apply, before it polls or sleeps.
-    /// Returns whether more remains; the shard then looks for commands and calls again
-    /// instead of sleeping. It must not change what the shard's state means (an export
-    /// may follow at once): the engine uses it to move table growth off the write path.
-    fn idle_work(&mut self) -> bool {
-        false
-    }
-
     /// Number of telemetry operations ([`op_of`](Self::op_of) is below it).
     const OPS: usize = 1;
 
@@ -292,9 +283,6 @@ impl<S: ShardState> ShardLoop<S> {
             }
             if self.host_done && self.shared.term.is_stopped() {
                 break;
-            }
-            if self.state.idle_work() {
-                continue;
             }
             self.idle();
         }
