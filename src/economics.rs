@@ -20,7 +20,7 @@ use mabeam_shards::market::{
     MarketBook, MarketError, MarketLimits, MarketState, MarketUpdate, MARKET_WORDS,
 };
 use mabeam_shards::pricing::{Pricing, PricingError, Trend};
-use mabeam_shards::table::{snapshot_table, TableReader, TableWriter};
+use mabeam_shards::table::{capacity_for, snapshot_table, TableReader, TableWriter};
 
 use crate::engine::ServiceCtx;
 use crate::runtime::{shard_for, Reply};
@@ -163,8 +163,9 @@ impl EconomicsShard {
         index: usize,
         shards: usize,
         config: &EconomicsConfig,
+        reserve: usize,
     ) -> Result<(Self, EconomicsPort), MarketError> {
-        let (status, status_r) = snapshot_table(64);
+        let (status, status_r) = snapshot_table(capacity_for(reserve).max(64));
         let (dutch, dutch_r) = snapshot_table(16);
         let (market_table, market_r) = snapshot_table(64);
         let (pricing, pricing_r) = snapshot_table(64);
@@ -172,7 +173,7 @@ impl EconomicsShard {
             index,
             shards,
             next_seq: 0,
-            book: AuctionBook::new(config.auctions),
+            book: AuctionBook::with_reserve(config.auctions, reserve),
             status,
             dutch,
             market: MarketBook::new(config.market)?,

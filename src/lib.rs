@@ -144,7 +144,7 @@ struct ReadmeDoctest;
 
 pub use batch_writer::BatchWriter;
 pub use economics::EconomicsConfig;
-pub use engine::{Config, Engine, EngineHandle, Mode, ShutdownReport, MAX_SHARDS};
+pub use engine::{Config, Engine, EngineHandle, Mode, Reserve, ShutdownReport, MAX_SHARDS};
 pub use mabeam_shards::Error;
 pub use runtime::clock::{Clock, ManualClock};
 pub use runtime::{Buffered, ShardReport, StartError, StartReport, TaggedResult, Ticket};

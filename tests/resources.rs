@@ -6,7 +6,8 @@ mod common;
 use mabeam::agents::AgentState;
 use mabeam::auctions::{AuctionKind, AuctionSpec};
 use mabeam::registry::MetadataSpec;
-use mabeam::Engine;
+use mabeam::resources::TableFootprint;
+use mabeam::{Engine, Reserve, StartError};
 
 #[test]
 fn tables_reflect_what_was_written() {
@@ -76,6 +77,101 @@ fn tables_reflect_what_was_written() {
     drop(leases);
     engine.flush().unwrap();
     assert_eq!(engine.resources().unwrap().entries("registry"), 0);
+}
+
+/// Fills one shard with `n` registry entries, agents and auctions, and returns the
+/// footprints of those three tables before and after.
+fn fill(config: mabeam::Config, n: u64) -> Vec<(TableFootprint, TableFootprint)> {
+    const TABLES: [&str; 3] = ["registry", "agents", "auctions"];
+    let engine = Engine::start(config).unwrap();
+    let footprints = |engine: &Engine| {
+        let r = engine.resources().unwrap();
+        TABLES.map(|name| *r.shards[0].table(name).unwrap())
+    };
+    let before = footprints(&engine);
+    let meta = MetadataSpec::with_capabilities(&["x"]);
+    let leases: Vec<_> = (0..n)
+        .map(|i| {
+            engine
+                .registry()
+                .register(&format!("agent-{i}"), i, &meta)
+                .unwrap()
+        })
+        .collect();
+    let spec = AuctionSpec {
+        kind: AuctionKind::English {
+            reserve: 10,
+            min_increment: 1,
+        },
+        seller: 1,
+        category: 2,
+        deadline: None,
+        buy_now: None,
+    };
+    for id in 0..n {
+        engine.agents().update(id, AgentState::default()).unwrap();
+        engine.auctions().create(spec).wait().unwrap().unwrap();
+    }
+    engine.flush().unwrap();
+    let after = footprints(&engine);
+    for f in after {
+        assert_eq!(f.entries, n as usize);
+    }
+    drop(leases);
+    before.into_iter().zip(after).collect()
+}
+
+#[test]
+fn reserved_tables_take_their_counts_without_growing() {
+    const N: u64 = 3_000;
+    let reserve = Reserve::default()
+        .with_registry(N as usize)
+        .with_agents(N as usize)
+        .with_auctions(N as usize);
+    for (before, after) in fill(common::config(1).with_reserve(reserve), N) {
+        assert!(
+            before.live_slots * 3 / 4 >= N as usize,
+            "room for N at start"
+        );
+        assert_eq!(after.live_slots, before.live_slots, "no growth");
+        assert_eq!(after.retired_slots, 0, "no array copied and retired");
+    }
+    // The same writes without a reserve grow each table (and retire its first arrays).
+    for (before, after) in fill(common::config(1), N) {
+        assert!(after.live_slots > before.live_slots);
+        assert!(after.retired_slots > 0);
+    }
+}
+
+#[test]
+fn reserves_beyond_the_capacities_are_refused() {
+    let book = mabeam::auctions::BookLimits::default();
+    for (reserve, field) in [
+        (Reserve::default().with_registry(11), "reserve.registry"),
+        (Reserve::default().with_agents(11), "reserve.agents"),
+        (
+            Reserve::default().with_auctions(book.max_open + book.max_retained + 1),
+            "reserve.auctions",
+        ),
+    ] {
+        let config = common::config(1)
+            .with_registry_capacity(10)
+            .with_agent_capacity(10)
+            .with_reserve(reserve);
+        match Engine::start(config) {
+            Err(StartError::InvalidConfig { field: got, .. }) => assert_eq!(got, field),
+            other => panic!("expected InvalidConfig for {field}, got {other:?}"),
+        }
+    }
+    let at_the_bounds = Reserve::default()
+        .with_registry(10)
+        .with_agents(10)
+        .with_auctions(book.max_open + book.max_retained);
+    let config = common::config(1)
+        .with_registry_capacity(10)
+        .with_agent_capacity(10)
+        .with_reserve(at_the_bounds);
+    assert!(Engine::start(config).is_ok());
 }
 
 #[test]

@@ -385,6 +385,31 @@ pub fn snapshot_table<const W: usize>(initial_capacity: usize) -> (TableWriter<W
     (writer, reader)
 }
 
+/// The smallest initial capacity that holds `live` keys without a rebuild: a table from
+/// `snapshot_table(capacity_for(n))` takes its first `n` inserts (with no removals in
+/// between) without growing, so a shard that knows its count pays for the whole array
+/// once, up front, instead of one copy per doubling on its hot path. At most
+/// [`MAX_INITIAL_CAPACITY`] (for `live` beyond three quarters of it the table still grows
+/// on demand). Removals leave tombstones, which may still cost a same-size rebuild.
+///
+/// ```
+/// use mabeam_shards::table::{capacity_for, snapshot_table};
+///
+/// let (mut writer, _reader) = snapshot_table::<1>(capacity_for(1000));
+/// let before = writer.capacity();
+/// for key in 0..1000 {
+///     writer.insert(key, [key]);
+/// }
+/// assert_eq!(writer.capacity(), before);
+/// ```
+pub fn capacity_for(live: usize) -> usize {
+    let mut capacity = MIN_CAPACITY;
+    while max_used(capacity) < live && capacity < MAX_INITIAL_CAPACITY {
+        capacity *= 2;
+    }
+    capacity
+}
+
 /// The writing half of a snapshot table: owned by one shard, the only thread that mutates
 /// the table. `Send`, not `Clone`.
 ///
@@ -890,6 +915,29 @@ mod tests {
         assert_eq!(max_used(2), 1);
         assert_eq!(max_used(4), 3);
         assert_eq!(max_used(1 << 20), 3 << 18);
+    }
+
+    #[test]
+    fn capacity_for_is_the_smallest_capacity_that_never_grows() {
+        let lives = (0..600).chain([1000, 4095, 49_152, 49_153, 100_000]);
+        for live in lives {
+            let capacity = capacity_for(live);
+            assert!(capacity.is_power_of_two() && capacity >= MIN_CAPACITY);
+            let (mut w, r) = snapshot_table::<1>(capacity);
+            for key in 0..live as u64 {
+                w.insert(key, [key]);
+            }
+            assert_eq!(w.capacity(), capacity, "{live} keys grew the table");
+            assert_eq!((w.allocated_arrays(), r.len()), (1, live));
+            if capacity > MIN_CAPACITY {
+                let (mut w, _r) = snapshot_table::<1>(capacity / 2);
+                for key in 0..live as u64 {
+                    w.insert(key, [key]);
+                }
+                assert!(w.capacity() > capacity / 2, "{live}: half would do");
+            }
+        }
+        assert_eq!(capacity_for(usize::MAX), MAX_INITIAL_CAPACITY);
     }
 
     #[test]

@@ -103,6 +103,9 @@ pub struct Config {
     pub agent_capacity: usize,
     /// Auction, market and pricing-cache bounds per shard.
     pub economics: EconomicsConfig,
+    /// Room each shard allocates at start for the entries it will hold (none by
+    /// default: tables start small and grow on demand); see [`Reserve`].
+    pub reserve: Reserve,
     /// Worker threads of the task pool (pricing and host tasks); at least 1.
     pub task_workers: usize,
     /// Jobs the task pool queues; a spawn beyond it resolves with `Busy`.
@@ -148,6 +151,7 @@ impl Default for Config {
             registry_capacity: 1 << 20,
             agent_capacity: 1 << 20,
             economics: EconomicsConfig::default(),
+            reserve: Reserve::default(),
             task_workers: 2,
             task_queue: 4096,
             events: EventsConfig::default(),
@@ -177,6 +181,7 @@ setters!(Config {
     with_registry_capacity => registry_capacity: usize,
     with_agent_capacity => agent_capacity: usize,
     with_economics => economics: EconomicsConfig,
+    with_reserve => reserve: Reserve,
     with_task_workers => task_workers: usize,
     with_task_queue => task_queue: usize,
     with_events => events: EventsConfig,
@@ -186,6 +191,50 @@ setters!(Config {
     with_barrier_yields => barrier_yields: u32,
     with_clock => clock: Clock,
     with_telemetry => telemetry: TelemetryConfig,
+});
+
+/// How many entries of each kind every shard makes room for at start.
+///
+/// A shard's snapshot tables and maps start small and double as they fill. A doubling
+/// copies the whole table on the shard thread, into memory touched for the first time,
+/// and every command queued at that shard waits for it: about 15 ms for an auction
+/// status table going from 65,536 to 131,072 slots on the machine `BENCHMARKS.md` was
+/// measured on ("create_auction latency"). A host that knows its counts reserves them
+/// here and pays that once, in [`Engine::start`](crate::Engine::start), instead of on its
+/// hot path; beyond a reserve a table grows as before.
+///
+/// Counts are per shard, like the capacities: for `n` entries spread by hash over `s`
+/// shards, `n / s` plus a margin (three times `√(n / s)` covers the spread of a good
+/// hash). Each must be at most the matching capacity. The memory is allocated and
+/// written at start, per shard: 1⅓ to 2⅔ table slots per reserved entry, of 152 bytes
+/// (registry), 112 bytes (agents) and 112 bytes (auction status), plus the maps' room.
+/// The Dutch clock table is not reserved: it holds only Dutch auctions.
+///
+/// ```
+/// use mabeam::{Config, Reserve};
+///
+/// // A host that runs about 100,000 auctions on 4 shards at once.
+/// let config = Config::default()
+///     .with_shards(4)
+///     .with_reserve(Reserve::default().with_auctions(25_000 + 500));
+/// assert_eq!(config.reserve.auctions, 25_500);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Reserve {
+    /// Registry entries per shard; at most [`Config::registry_capacity`].
+    pub registry: usize,
+    /// Agents per shard; at most [`Config::agent_capacity`].
+    pub agents: usize,
+    /// Auctions per shard, open and retained; at most `economics.auctions.max_open +
+    /// economics.auctions.max_retained`.
+    pub auctions: usize,
+}
+
+setters!(Reserve {
+    with_registry => registry: usize,
+    with_agents => agents: usize,
+    with_auctions => auctions: usize,
 });
 
 impl Config {
@@ -250,6 +299,32 @@ impl Config {
         }
         if self.telemetry.report_interval < std::time::Duration::from_millis(1) {
             return invalid("telemetry.report_interval", "must be at least 1 ms");
+        }
+        let book = &self.economics.auctions;
+        let reserves = [
+            (
+                "reserve.registry",
+                self.reserve.registry,
+                self.registry_capacity,
+                "must be at most registry_capacity",
+            ),
+            (
+                "reserve.agents",
+                self.reserve.agents,
+                self.agent_capacity,
+                "must be at most agent_capacity",
+            ),
+            (
+                "reserve.auctions",
+                self.reserve.auctions,
+                book.max_open.saturating_add(book.max_retained),
+                "must be at most economics.auctions.max_open + max_retained",
+            ),
+        ];
+        for (field, reserve, capacity, reason) in reserves {
+            if reserve > capacity {
+                return invalid(field, reason);
+            }
         }
         if let Some((field, reason)) = self.events.invalid() {
             return invalid(field, reason);

@@ -13,7 +13,7 @@ use mabeam_shards::interner::Interner;
 use mabeam_shards::registry::{RegistryShard, RECORD_WORDS as REGISTRY_WORDS};
 use mabeam_shards::table::TableReader;
 
-pub use config::{Config, Mode, MAX_SHARDS};
+pub use config::{Config, Mode, Reserve, MAX_SHARDS};
 pub(crate) use shard::{Command, EngineShard, ServiceCtx};
 
 use crate::agents::Agents;
@@ -451,13 +451,16 @@ impl Engine {
         let mut ports = Vec::with_capacity(n);
         let mut states = Vec::with_capacity(n);
         for index in 0..n {
-            let registry = RegistryShard::new(config.registry_capacity);
-            let agents = AgentShard::new(config.agent_capacity);
-            let (economics, economics_port) = EconomicsShard::new(index, n, &config.economics)
-                .map_err(|_| StartError::InvalidConfig {
-                    field: "economics.market",
-                    reason: "limits must be at least 1",
-                })?;
+            let reserve = config.reserve;
+            let registry = RegistryShard::with_reserve(config.registry_capacity, reserve.registry);
+            let agents = AgentShard::with_reserve(config.agent_capacity, reserve.agents);
+            let (economics, economics_port) =
+                EconomicsShard::new(index, n, &config.economics, reserve.auctions).map_err(
+                    |_| StartError::InvalidConfig {
+                        field: "economics.market",
+                        reason: "limits must be at least 1",
+                    },
+                )?;
             let (coordination_shard, coordination_port) =
                 CoordinationShard::new(&config.coordination, &coordination);
             ports.push(Port {

@@ -165,13 +165,29 @@ pub struct AuctionBook {
 impl AuctionBook {
     /// An empty book with these bounds.
     pub fn new(limits: BookLimits) -> Self {
+        Self::with_reserve(limits, 0)
+    }
+
+    /// An empty book with these bounds and the room for its first `reserve` auctions
+    /// (at most `max_open + max_retained`) allocated now: its map does not grow, and so
+    /// does not stop the shard to move its entries, until more are held; its deadline and
+    /// retention heaps get the same room. An auction itself is still allocated when it is
+    /// created.
+    pub fn with_reserve(limits: BookLimits, reserve: usize) -> Self {
+        let reserve = reserve.min(limits.max_open.saturating_add(limits.max_retained));
         AuctionBook {
             limits,
-            auctions: HashMap::new(),
-            deadlines: BinaryHeap::new(),
-            ended: BinaryHeap::new(),
+            auctions: HashMap::with_capacity(reserve),
+            deadlines: BinaryHeap::with_capacity(reserve.min(limits.max_open)),
+            ended: BinaryHeap::with_capacity(reserve.min(limits.max_retained)),
             open: 0,
         }
+    }
+
+    /// Entries the map holds before it grows (for the reserve's test).
+    #[cfg(test)]
+    pub(super) fn map_capacity(&self) -> usize {
+        self.auctions.capacity()
     }
 
     /// The bounds of this book.

@@ -924,6 +924,29 @@ fn book_reports_events_in_order() {
 }
 
 #[test]
+fn a_reserved_book_holds_its_reserve_without_growing_its_map() {
+    let mut out = Vec::new();
+    let mut book = AuctionBook::with_reserve(BookLimits::default(), 5_000);
+    let reserved = book.map_capacity();
+    assert!(reserved >= 5_000);
+    for n in 0..5_000 {
+        book.create(aid(n), spec(english(10, 1)), 0, &mut out)
+            .unwrap();
+    }
+    assert_eq!(book.map_capacity(), reserved);
+    // Without a reserve the same creates grow it; a reserve is capped by the limits.
+    let mut book = AuctionBook::new(BookLimits::default());
+    let start = book.map_capacity();
+    for n in 0..5_000 {
+        book.create(aid(n), spec(english(10, 1)), 0, &mut out)
+            .unwrap();
+    }
+    assert!(book.map_capacity() > start);
+    let small = AuctionBook::with_reserve(limits(2, 10, 1_000), 1 << 30);
+    assert!(small.map_capacity() < 1 << 10);
+}
+
+#[test]
 fn book_unknown_duplicate_and_refused_calls() {
     let mut book = AuctionBook::new(limits(2, 10, 1_000));
     let mut out = Vec::new();
