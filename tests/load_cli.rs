@@ -220,6 +220,32 @@ const OPERATIONS: [&str; 4] = [
 ];
 
 #[test]
+fn reserve_auctions_reaches_both_presets_configs() {
+    let path = scratch("reserve.json");
+    let out = mabeam(&[
+        "load",
+        "--clients",
+        "2",
+        "--ops",
+        "50",
+        "--reserve-auctions",
+        "5000",
+        "--json",
+        path.to_str().expect("temp paths are UTF-8 here"),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let json = std::fs::read_to_string(&path).expect("the JSON file was written");
+    let _ = std::fs::remove_file(&path);
+    let doc = Parser::parse(&json).unwrap_or_else(|e| panic!("{e}:\n{json}"));
+    let runs = doc.get("runs").arr();
+    assert_eq!(runs.len(), 2);
+    for run in runs {
+        assert_eq!(run.get("config").get("reserve_auctions").num(), 5000.0);
+        assert_eq!(run.get("check").get("passed"), &Value::Bool(true));
+    }
+}
+
+#[test]
 fn a_tiny_run_of_both_presets_prints_the_table_and_writes_the_json() {
     let path = scratch("both.json");
     let out = mabeam(&[
@@ -357,6 +383,7 @@ fn a_tiny_run_of_both_presets_prints_the_table_and_writes_the_json() {
         };
         assert_eq!(config.get("mode"), &Value::Str(mode.into()));
         assert!(config.get("mailbox_capacity").num() >= 1.0);
+        assert_eq!(config.get("reserve_auctions").num(), 0.0, "no reserve by default");
         let failures = run.get("failures");
         assert_eq!(failures.keys().len(), 7);
         for kind in failures.keys() {

@@ -151,6 +151,8 @@ pub struct LoadArgs {
     pub client_nice: u8,
     /// `--rate` / `--rate-sweep`, or closed loop.
     pub pace: Pace,
+    /// `--reserve-auctions`: `Config::reserve.auctions` of both presets (0: none).
+    pub reserve_auctions: usize,
 }
 
 impl Default for LoadArgs {
@@ -167,6 +169,7 @@ impl Default for LoadArgs {
             metrics: None,
             client_nice: DEFAULT_CLIENT_NICE,
             pace: Pace::Closed,
+            reserve_auctions: 0,
         }
     }
 }
@@ -295,6 +298,11 @@ pub struct LoadFlags {
         value_parser = parse_sweep
     )]
     pub rate_sweep: Option<SweepSteps>,
+    /// Auctions each shard makes room for at start, 0..=1048576 (Config::reserve.auctions,
+    /// both presets; 0, the default, lets the tables grow as creates arrive, each doubling
+    /// a stop of the shard): the default run creates about 60000 on its one shard
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = parse_reserve)]
+    pub reserve_auctions: usize,
 }
 
 /// The flags of `mabeam soak`, as clap reads them.
@@ -501,6 +509,7 @@ fn load_args(flags: LoadFlags) -> Result<LoadArgs, UsageError> {
         metrics: flags.metrics,
         client_nice: flags.common.client_nice,
         pace,
+        reserve_auctions: flags.reserve_auctions,
     })
 }
 
@@ -555,6 +564,19 @@ fn parse_ops(value: &str) -> Result<u64, String> {
 
 fn parse_shards(value: &str) -> Result<usize, String> {
     count(value, MAX_SHARDS as u64).map(|n| n as usize)
+}
+
+fn parse_reserve(value: &str) -> Result<usize, String> {
+    value
+        .parse::<usize>()
+        .ok()
+        .filter(|&n| n <= super::runner::LOAD_MAX_OPEN)
+        .ok_or_else(|| {
+            format!(
+                "expected a whole number from 0 to {}",
+                super::runner::LOAD_MAX_OPEN
+            )
+        })
 }
 
 fn parse_rate(value: &str) -> Result<u64, String> {
@@ -780,6 +802,11 @@ mod tests {
     fn flags_without_the_load_command_mean_load() {
         assert_eq!(load(&["--clients", "3"]).clients, 3);
         assert_eq!(
+            load(&["--reserve-auctions", "60000"]).reserve_auctions,
+            60_000
+        );
+        assert_eq!(load(&["load"]).reserve_auctions, 0);
+        assert_eq!(
             load(&["--preset=centralized"]).preset,
             PresetChoice::Centralized
         );
@@ -813,6 +840,7 @@ mod tests {
             "--client-nice",
             "--rate",
             "--rate-sweep",
+            "--reserve-auctions",
             "--help",
         ] {
             assert!(help.contains(flag), "{flag} is not explained:\n{help}");
@@ -952,6 +980,8 @@ mod tests {
             ("--seed", "-1"),
             ("--preset", "fast"),
             ("--client-nice", "20"),
+            ("--reserve-auctions", "1048577"),
+            ("--reserve-auctions", "-1"),
         ] {
             match err(&["load", flag, value]) {
                 UsageError::Clap(m) => {

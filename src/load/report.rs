@@ -381,6 +381,8 @@ pub struct ConfigJson {
     pub task_workers: usize,
     /// `Config::economics.auctions.max_open`.
     pub max_open_auctions: usize,
+    /// `Config::reserve.auctions`.
+    pub reserve_auctions: usize,
 }
 
 impl ConfigJson {
@@ -401,6 +403,7 @@ impl ConfigJson {
             ticket_spin_us: us(c.ticket_spin),
             task_workers: c.task_workers,
             max_open_auctions: c.economics.auctions.max_open,
+            reserve_auctions: c.reserve.auctions,
         }
     }
 }

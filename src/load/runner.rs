@@ -194,7 +194,10 @@ pub fn config(preset: Preset, args: &LoadArgs) -> Config {
         RunLength::Duration(_) => LOAD_MAX_OPEN as u64,
     };
     let default = BookLimits::default().max_open;
-    config.economics.auctions.max_open = (needed.min(LOAD_MAX_OPEN as u64) as usize).max(default);
+    config.economics.auctions.max_open = (needed.min(LOAD_MAX_OPEN as u64) as usize)
+        .max(default)
+        .max(args.reserve_auctions);
+    config.reserve.auctions = args.reserve_auctions;
     config
 }
 
