@@ -192,6 +192,28 @@ impl EconomicsShard {
         Ok((shard, port))
     }
 
+    /// The id of this shard's auction number `seq`.
+    fn id_at(&self, seq: u64) -> AuctionId {
+        AuctionId::from_raw((self.index as u64) << AUCTION_SEQ_BITS | seq)
+    }
+
+    /// Prefetches the status slot `cmd` will write: a bid's, close's or cancel's
+    /// auction's, or for a create the id it will get if the `creates` before it in the
+    /// batch succeed (a wrong guess only costs a useless prefetch).
+    pub(crate) fn prefetch(&self, cmd: &EconomicsCommand, creates: &mut u64) {
+        match cmd {
+            EconomicsCommand::Bid { id, .. }
+            | EconomicsCommand::Close { id, .. }
+            | EconomicsCommand::Cancel { id, .. } => self.status.prefetch(id.to_raw()),
+            EconomicsCommand::Create { .. } => {
+                let id = self.id_at(self.next_seq.wrapping_add(*creates));
+                *creates += 1;
+                self.status.prefetch(id.to_raw());
+            }
+            _ => {}
+        }
+    }
+
     /// The earliest auction deadline on this shard.
     pub(crate) fn next_deadline(&self) -> Option<u64> {
         self.book.next_deadline()
@@ -207,8 +229,7 @@ impl EconomicsShard {
         let now = ctx.now;
         match cmd {
             EconomicsCommand::Create { spec, reply } => {
-                let id =
-                    AuctionId::from_raw((self.index as u64) << AUCTION_SEQ_BITS | self.next_seq);
+                let id = self.id_at(self.next_seq);
                 let r = self.book.create(id, spec, now, &mut self.events);
                 if r.is_ok() {
                     self.next_seq += 1;

@@ -383,7 +383,11 @@ fn a_tiny_run_of_both_presets_prints_the_table_and_writes_the_json() {
         };
         assert_eq!(config.get("mode"), &Value::Str(mode.into()));
         assert!(config.get("mailbox_capacity").num() >= 1.0);
-        assert_eq!(config.get("reserve_auctions").num(), 0.0, "no reserve by default");
+        assert_eq!(
+            config.get("reserve_auctions").num(),
+            0.0,
+            "no reserve by default"
+        );
         let failures = run.get("failures");
         assert_eq!(failures.keys().len(), 7);
         for kind in failures.keys() {

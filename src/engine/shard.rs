@@ -143,6 +143,15 @@ impl ShardState for EngineShard {
         }
     }
 
+    fn prefetch<'a>(&mut self, cmds: impl Iterator<Item = &'a Command>) {
+        let mut creates = 0;
+        for cmd in cmds {
+            if let Command::Economics(c) = cmd {
+                self.economics.prefetch(c, &mut creates);
+            }
+        }
+    }
+
     fn advance(&mut self, ctx: &mut Ctx<Command>) {
         let mut sctx = ServiceCtx {
             now: ctx.now(),

@@ -5,7 +5,8 @@
 //! 1. Take up to `batch_size` messages from the shard's incoming **lanes** (other shards'
 //!    messages come first), then, if nothing this shard sent is still waiting for room
 //!    in a lane, host messages: control messages first, then the bounded mailbox.
-//! 2. Apply each command; a handler that panics fails only its own reply (with
+//! 2. Let the state prefetch what the batch's commands will touch
+//!    ([`ShardState::prefetch`]), then apply each command; a handler that panics fails only its own reply (with
 //!    `Internal`), and the shard goes on.
 //! 3. Run due timers ([`ShardState::advance`]), apply what the batch forwarded to this
 //!    shard itself, then publish ([`ShardState::end_batch`]).
@@ -48,6 +49,16 @@ pub(crate) trait ShardState: Send + 'static {
     /// Applies one command. Answers go through [`Ctx::reply`], messages to other shards
     /// through [`Ctx::forward`].
     fn apply(&mut self, cmd: Self::Command, ctx: &mut Ctx<Self::Command>);
+
+    /// Called with the commands of a batch, in order, before the first is applied: a
+    /// hint to fetch what applying them will touch (see `TableWriter::prefetch`). It
+    /// must not change what any command does, and must not panic (it runs outside the
+    /// handlers' panic guard).
+    fn prefetch<'a>(&mut self, _cmds: impl Iterator<Item = &'a Self::Command>)
+    where
+        Self::Command: 'a,
+    {
+    }
 
     /// Runs the timers due at `ctx.now()` (once per batch, and when a timer is due).
     fn advance(&mut self, _ctx: &mut Ctx<Self::Command>) {}
@@ -327,6 +338,12 @@ impl<S: ShardState> ShardLoop<S> {
         let mut applied = 0u64;
         let mut panics = 0u64;
         let mut items = std::mem::take(&mut self.items);
+        self.state
+            .prefetch(items.iter().flat_map(|item| match item {
+                Item::Lane(cmd) | Item::Host(Envelope::One(cmd)) => core::slice::from_ref(cmd),
+                Item::Host(Envelope::Batch(cmds)) => cmds.as_slice(),
+                _ => &[],
+            }));
         for item in items.drain(..) {
             match item {
                 Item::Lane(cmd) => {
