@@ -19,7 +19,7 @@ use std::time::Duration;
 use criterion::{criterion_main, Criterion};
 use mabeam::agents::AgentState;
 use mabeam::auctions::{AuctionKind, AuctionSpec, Bid};
-use mabeam::registry::MetadataSpec;
+use mabeam::registry::{Lease, MetadataSpec};
 use mabeam::state::EngineState;
 use mabeam::{Config, Engine};
 
@@ -33,19 +33,19 @@ fn config(shards: usize) -> Config {
         .with_pin_threads(false)
 }
 
-fn loaded(shards: usize) -> Engine {
+/// An engine holding the state, and the leases that keep its registry entries
+/// registered (released when the caller drops them, after the bench).
+fn loaded(shards: usize) -> (Engine, Vec<Lease>) {
     let engine = Engine::start(config(shards)).expect("valid config");
     let spec = MetadataSpec::with_capabilities(&["bench", "state"]);
-    for chunk in (0..ENTRIES).collect::<Vec<_>>().chunks(1_000) {
-        for &i in chunk {
-            let lease = engine
+    let leases = (0..ENTRIES)
+        .map(|i| {
+            engine
                 .registry()
                 .register(&format!("agent-{i}"), i as u64, &spec)
-                .expect("registered");
-            // Kept registered for the whole bench.
-            std::mem::forget(lease);
-        }
-    }
+                .expect("registered")
+        })
+        .collect();
     for id in 0..AGENTS {
         engine
             .agents()
@@ -85,7 +85,7 @@ fn loaded(shards: usize) -> Engine {
         }
     }
     engine.flush().expect("running");
-    engine
+    (engine, leases)
 }
 
 fn state(c: &mut Criterion) {
@@ -93,7 +93,7 @@ fn state(c: &mut Criterion) {
     g.sample_size(10);
     g.warm_up_time(Duration::from_secs(1));
     g.measurement_time(Duration::from_secs(5));
-    let engine = loaded(1);
+    let (engine, _leases) = loaded(1);
     let state = engine.export().expect("exported");
     assert_eq!(state.registry.len(), ENTRIES);
     g.bench_function("export/sharded_1", |b| {
