@@ -23,6 +23,10 @@
 //! - `Mailbox::reserve_or_wait`: removed the `SeqCst` fence between announcing the
 //!   waiter and re-checking for room. `a_waiting_sender_gets_in` failed with a deadlock
 //!   (the re-check read no room while the consumer's release read no waiter).
+//! - `Mailbox::reserve_or_wait`: dropped the pass-on (a waiter leaving after a wait no
+//!   longer notifies the next one). `one_release_lets_two_waiting_writers_in` and
+//!   `one_release_lets_two_waiting_callers_in` failed with a deadlock: the release woke
+//!   one of the two waiters, and the other slept with room left.
 //! - `Mailbox::try_reserve`: ignored the CLOSED and DEAD flags.
 //!   `accepted_is_consumed_refused_is_not` failed "an Ok send was consumed": the
 //!   consumer saw the mailbox drained and stopped, and the late message stayed queued.
@@ -212,4 +216,40 @@ fn kill_discards_exactly_what_was_accepted() {
         }
         assert!(mb.is_drained());
     });
+}
+
+/// Two senders of `class` wait for room (capacity 2, both slots queued); the consumer
+/// takes both and releases them with one `release(2)`, which wakes one waiter: the woken
+/// one must pass the wake on, or the other sleeps with room left (a deadlock here).
+fn one_release_lets_two_waiting_senders_in(class: Class) {
+    model(2, move || {
+        let (mb, _bell) = mailbox(2);
+        mb.send(1, 1, class, Wait::No).expect("room");
+        mb.send(2, 1, class, Wait::No).expect("room");
+        let waiting = |msg: u32| {
+            let mb = mb.clone();
+            thread::spawn(move || {
+                mb.send(msg, 1, class, Wait::for_at_most(std::time::Duration::MAX))
+            })
+        };
+        let (a, b) = (waiting(3), waiting(4));
+        assert_eq!(mb.pop(), Some(1));
+        assert_eq!(mb.pop(), Some(2));
+        mb.release(2);
+        assert_eq!(a.join().expect("no panic"), Ok(()));
+        assert_eq!(b.join().expect("no panic"), Ok(()));
+        let mut got = vec![mb.pop(), mb.pop()];
+        got.sort_unstable();
+        assert_eq!(got, vec![Some(3), Some(4)]);
+    });
+}
+
+#[test]
+fn one_release_lets_two_waiting_writers_in() {
+    one_release_lets_two_waiting_senders_in(Class::Write);
+}
+
+#[test]
+fn one_release_lets_two_waiting_callers_in() {
+    one_release_lets_two_waiting_senders_in(Class::Call);
 }
