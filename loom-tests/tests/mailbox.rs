@@ -23,8 +23,8 @@
 //! - `Mailbox::reserve_or_wait`: removed the `SeqCst` fence between announcing the
 //!   waiter and re-checking for room. `a_waiting_sender_gets_in` failed with a deadlock
 //!   (the re-check read no room while the consumer's release read no waiter).
-//! - `Mailbox::reserve_or_wait`: dropped the pass-on (a waiter leaving after a wait no
-//!   longer notifies the next one). `one_release_lets_two_waiting_writers_in` and
+//! - `Mailbox::release`: woke one waiter (`notify_one`) instead of every waiter of the
+//!   class. `one_release_lets_two_waiting_writers_in` and
 //!   `one_release_lets_two_waiting_callers_in` failed with a deadlock: the release woke
 //!   one of the two waiters, and the other slept with room left.
 //! - `Mailbox::try_reserve`: ignored the CLOSED and DEAD flags.
@@ -219,8 +219,8 @@ fn kill_discards_exactly_what_was_accepted() {
 }
 
 /// Two senders of `class` wait for room (capacity 2, both slots queued); the consumer
-/// takes both and releases them with one `release(2)`, which wakes one waiter: the woken
-/// one must pass the wake on, or the other sleeps with room left (a deadlock here).
+/// takes both and releases them with one `release(2)`, which must wake both: a release
+/// that wakes only one leaves the other asleep with room left (a deadlock here).
 fn one_release_lets_two_waiting_senders_in(class: Class) {
     model(2, move || {
         let (mb, _bell) = mailbox(2);

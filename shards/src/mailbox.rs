@@ -19,11 +19,10 @@
 //!   engine sets it from the shard's measured cost per command, to bound the queueing
 //!   delay in time rather than in commands.
 //! - **Backpressure without a storm.** A sender that finds no room waits on a condition
-//!   variable until its deadline. The consumer wakes **one** waiter per
-//!   [`release`](Mailbox::release), and only when the queue has drained to half the
-//!   waiting class's limit, so waiting senders cost the consumer at most one wake per
-//!   batch, not one per message nor one per waiter. The wake is passed along (see
-//!   "Waking waiters" below).
+//!   variable until its deadline. The consumer notifies once per
+//!   [`release`](Mailbox::release) and only when the queue has drained to half the
+//!   waiting class's limit, so waiting senders cost the consumer one wake per batch, not
+//!   one per message.
 //!
 //! # Protocol
 //!
@@ -38,35 +37,6 @@
 //! (the consumer then sees weight and no message, and retries). That is the fix of the
 //! race where a sender passed a "shut?" check, the consumer saw an empty queue and
 //! exited, and the accepted message was dropped.
-//!
-//! # Waking waiters
-//!
-//! A sender that finds no room announces itself in its class's waiter count, re-checks
-//! for room under the space lock, and waits on its class's condition variable, all
-//! while holding the lock from the re-check to the wait. Room is signalled two ways:
-//!
-//! - **One wake per release.** A [`release`](Mailbox::release) that leaves the queue at
-//!   half its class's limit or less, with waiters announced, notifies one of them under
-//!   the lock ([`set_backlog`](Mailbox::set_backlog) raising the backlog does the same).
-//! - **The wake is passed on.** A waiter that has returned from a wait at least once
-//!   (notified, timed out or woken spuriously), when it leaves the wait loop for any
-//!   reason — admitted, out of time, refused — notifies one more waiter of its class
-//!   if room for that class is still left and another waiter is announced. It does
-//!   this under the lock, before it leaves.
-//!
-//! So a release that frees room for many waiters costs the consumer one `futex` wake,
-//! and the waiters are let in one after the other. Before, every waiter was woken at
-//! once, and those that found the room taken by the running writers went back to
-//! sleep. No wake is lost:
-//!
-//! - a waiter that was notified and then ran out of time passes the wake on like one
-//!   that got in;
-//! - a notified waiter that finds no room left and waits again has not left, so it
-//!   passes nothing on: the room was taken by a send that the consumer has yet to
-//!   release, so a later release notifies again;
-//! - a flag (CLOSED, DEAD) wakes every waiter ([`close`](Mailbox::close),
-//!   [`kill`](Mailbox::kill)), and so does [`resume`](Mailbox::resume), because every
-//!   waiter must see the flag change.
 //!
 //! Death ([`kill`](Mailbox::kill)) is closing with a second flag: it is what a consumer
 //! thread that unwinds does, so that senders get [`Refused::Dead`] instead of queueing
@@ -252,7 +222,7 @@ impl<T> Mailbox<T> {
         let backlog = backlog.clamp(1, self.limits.capacity);
         let before = self.backlog.swap(backlog, Ordering::Relaxed);
         if backlog > before && self.space.writers.load(Ordering::SeqCst) > 0 {
-            self.wake_one(true, false);
+            self.notify(true, false);
         }
     }
 
@@ -435,51 +405,29 @@ impl<T> Mailbox<T> {
         // sees the room it released, or it sees us waiting and notifies under the lock.
         waiters.fetch_add(1, Ordering::SeqCst);
         fence(Ordering::SeqCst);
-        let mut guard = self
-            .space
-            .lock
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let mut waited = false;
-        let result = loop {
-            match self.try_reserve(weight, class, exempt) {
-                Err(Refused::Full) => {}
-                other => break other,
+        let result = (|| {
+            let mut guard = self
+                .space
+                .lock
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            loop {
+                match self.try_reserve(weight, class, exempt) {
+                    Err(Refused::Full) => {}
+                    other => return other,
+                }
+                let now = Instant::now();
+                if now >= deadline {
+                    return Err(Refused::Full);
+                }
+                guard = match room.wait_timeout(guard, deadline - now) {
+                    Ok((g, _)) => g,
+                    Err(poisoned) => poisoned.into_inner().0,
+                };
             }
-            let now = Instant::now();
-            if now >= deadline {
-                break Err(Refused::Full);
-            }
-            guard = match room.wait_timeout(guard, deadline - now) {
-                Ok((g, _)) => g,
-                Err(poisoned) => poisoned.into_inner().0,
-            };
-            waited = true;
-        };
-        // Leaving: this waiter may have taken the one wake a release sent (see "Waking
-        // waiters" in the module docs), so it passes it on while room is left. Still
-        // under the lock, so a waiter between its re-check and its wait cannot miss it.
-        let others = waiters.fetch_sub(1, Ordering::SeqCst) > 1;
-        if waited && others && self.has_room(class) {
-            room.notify_one();
-        }
-        drop(guard);
+        })();
+        waiters.fetch_sub(1, Ordering::SeqCst);
         result
-    }
-
-    /// True if a weight-1 message of `class` would be admitted now (and no flag is
-    /// set: a flag wakes every waiter by itself).
-    fn has_room(&self, class: Class) -> bool {
-        let load = self.load.load(Ordering::SeqCst);
-        if load & (CLOSED | DEAD | PAUSED) != 0 {
-            return false;
-        }
-        let reserved = load & WEIGHT;
-        let limit = match class {
-            Class::Write => self.backlog().min(self.limits.capacity),
-            Class::Call => self.limits.capacity,
-        };
-        reserved < limit
     }
 
     /// Consumer side: the oldest control message, if any.
@@ -495,9 +443,8 @@ impl<T> Mailbox<T> {
     }
 
     /// Consumer side: gives back the weight of messages popped and applied (exactly the
-    /// weights they were sent with, control messages 1 each), and wakes one sender
-    /// waiting for room once enough is free (it passes the wake on; see "Waking
-    /// waiters" in the module docs).
+    /// weights they were sent with, control messages 1 each), and notifies senders
+    /// waiting for room once enough is free.
     pub fn release(&self, weight: u64) {
         if weight == 0 {
             return;
@@ -511,28 +458,10 @@ impl<T> Mailbox<T> {
         let callers =
             left <= self.limits.capacity / 2 && self.space.callers.load(Ordering::Relaxed) > 0;
         if writers || callers {
-            self.wake_one(writers, callers);
+            self.notify(writers, callers);
         }
     }
 
-    /// Notifies one waiting writer and/or one waiting caller, under the lock; each one
-    /// woken passes the wake on while room is left (see "Waking waiters").
-    fn wake_one(&self, writers: bool, callers: bool) {
-        let _guard = self
-            .space
-            .lock
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if writers {
-            self.space.writer_room.notify_one();
-        }
-        if callers {
-            self.space.caller_room.notify_one();
-        }
-    }
-
-    /// Notifies every waiter of the given classes, under the lock: for a flag change,
-    /// which every waiter must see.
     fn notify(&self, writers: bool, callers: bool) {
         // Taking the lock orders this notification after a waiter's last re-check or
         // before it: a waiter holds the lock from its re-check until it waits.

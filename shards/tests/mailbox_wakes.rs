@@ -1,15 +1,16 @@
 //! Stress tests of the mailbox's wake protocol for senders waiting for room: a release
-//! wakes one waiter, and each waiter that leaves after a wait passes the wake on while
-//! room is left (module docs of `mailbox`, "Waking waiters").
+//! that makes room wakes every waiter of the class, and each one re-checks for room
+//! under the space lock (module docs of `mailbox`, "Protocol").
 //!
-//! - **One release, many waiters** (`one_release_admits_every_waiter_*`): in each
+//! - **One release, many waiters** (`one_release_admits_every_waiting_*`): in each
 //!   round eight patient senders (3 s to wait) send into a full mailbox of capacity 8,
 //!   and the consumer, once they have started, takes all eight queued messages and
 //!   gives them back with one `release(8)`, then releases nothing more until every
-//!   sender of the round has returned. Only the pass-on can let the second to eighth
-//!   waiter in, so a lost wake is a sender that sleeps until its deadline (and is then
-//!   let in by its own timeout): the test fails on any send that returns after its
-//!   3 s, `Ok` or not. With the pass-on removed, this test failed in its first round.
+//!   sender of the round has returned. That one release must let every waiter in, so
+//!   a lost wake is a sender that sleeps until its deadline (and is then let in by its
+//!   own timeout): the test fails on any send that returns after its 3 s, `Ok` or not.
+//!   With `release` waking one waiter (`notify_one`) instead of all, this test failed
+//!   in its first round.
 //! - **Free running** (`every_waiting_*_is_woken_and_every_send_is_checked`): eight
 //!   senders, half patient and half giving up after 0–40 µs (so waiters are often
 //!   notified just as they run out of time), against a consumer that pops a random
@@ -234,8 +235,8 @@ fn one_release_many_waiters(class: Class) {
             );
         }
         mailbox.release(CAPACITY);
-        // No release until every sender of the round has returned: only the pass-on
-        // can let the second waiter in.
+        // No release until every sender of the round has returned: this one release
+        // must let every waiter in.
         end.wait();
         // Stop at the first lost wake (the senders are left blocked in `start`).
         let refused = refused.lock().expect("no panic under the lock");
