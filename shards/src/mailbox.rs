@@ -18,7 +18,11 @@
 //!   The consumer may move the backlog ([`set_backlog`](Mailbox::set_backlog)): the
 //!   engine sets it from the shard's measured cost per command, to bound the queueing
 //!   delay in time rather than in commands.
-//! - **Backpressure without a storm.** A sender that finds no room waits on a condition
+//! - **Backpressure without a storm.** A sender that finds no room first yields its
+//!   core and retries, up to 16 times or until its deadline: the consumer frees room a
+//!   batch at a time, and on a loaded machine it often runs in one of those yields, so
+//!   the sender gets in without a sleep and a wake (and on an idle machine the yields
+//!   return at once and cost a few microseconds in all). Then it waits on a condition
 //!   variable until its deadline. The consumer notifies once per
 //!   [`release`](Mailbox::release) and only when the queue has drained to half the
 //!   waiting class's limit, so waiting senders cost the consumer one wake per batch, not
@@ -69,7 +73,20 @@ use std::time::Instant;
 
 use crate::doorbell::Doorbell;
 use crate::sync::UnboundedQueue;
-use crate::sync::{fence, Arc, AtomicU64, AtomicUsize, BoundedQueue, Condvar, Mutex, Ordering};
+use crate::sync::{
+    fence, thread, Arc, AtomicU64, AtomicUsize, BoundedQueue, Condvar, Mutex, Ordering,
+};
+
+/// How many times a sender that finds no room yields its core and retries before it
+/// waits on the condition variable (see "Backpressure without a storm" in the module
+/// docs). Measured on the 2-core machine, default load run, 6 runs alternated (see
+/// `BENCHMARKS.md`, "Yield before waiting"): 16 halved the create and bid max against 0.
+/// Under the model checker one: the loop is the same code, and each retry multiplies
+/// the interleavings loom explores.
+#[cfg(not(mabeam_loom))]
+const YIELDS_BEFORE_WAITING: u32 = 16;
+#[cfg(mabeam_loom)]
+const YIELDS_BEFORE_WAITING: u32 = 1;
 
 /// Set once the mailbox is closed: no reservation succeeds any more.
 const CLOSED: u64 = 1 << 63;
@@ -396,6 +413,16 @@ impl<T> Mailbox<T> {
         let Wait::Until(deadline) = wait else {
             return Err(Refused::Full);
         };
+        for _ in 0..YIELDS_BEFORE_WAITING {
+            thread::yield_now();
+            match self.try_reserve(weight, class, exempt) {
+                Err(Refused::Full) => {}
+                other => return other,
+            }
+            if Instant::now() >= deadline {
+                return Err(Refused::Full);
+            }
+        }
         let (waiters, room) = match class {
             Class::Write => (&self.space.writers, &self.space.writer_room),
             Class::Call => (&self.space.callers, &self.space.caller_room),
