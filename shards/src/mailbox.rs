@@ -21,8 +21,9 @@
 //! - **Backpressure without a storm.** A sender that finds no room first yields its
 //!   core and retries, up to 16 times or until its deadline: the consumer frees room a
 //!   batch at a time, and on a loaded machine it often runs in one of those yields, so
-//!   the sender gets in without a sleep and a wake (and on an idle machine the yields
-//!   return at once and cost a few microseconds in all). Then it waits on a condition
+//!   the sender gets in without a sleep and a wake (where no other thread wants the
+//!   core, a yield returns at once: 0.56 µs each, 9 µs for all 16, measured on the
+//!   2-core machine). Then it waits on a condition
 //!   variable until its deadline. The consumer notifies once per
 //!   [`release`](Mailbox::release) and only when the queue has drained to half the
 //!   waiting class's limit, so waiting senders cost the consumer one wake per batch, not
