@@ -23,11 +23,10 @@
 //!   batch at a time, and on a loaded machine it often runs in one of those yields, so
 //!   the sender gets in without a sleep and a wake (where no other thread wants the
 //!   core, a yield returns at once: 0.56 µs each, 9 µs for all 16, measured on the
-//!   2-core machine). Then it waits on a condition
-//!   variable until its deadline. The consumer notifies once per
-//!   [`release`](Mailbox::release) and only when the queue has drained to half the
-//!   waiting class's limit, so waiting senders cost the consumer one wake per batch, not
-//!   one per message.
+//!   2-core machine). Then it waits on a condition variable until its deadline. The
+//!   consumer notifies once per [`release`](Mailbox::release) and only when the queue
+//!   has drained to half the waiting class's limit, so waiting senders cost the
+//!   consumer one wake per batch, not one per message.
 //!
 //! # Protocol
 //!

@@ -57,16 +57,15 @@ impl Rng {
     }
 }
 
+/// A mailbox of `capacity` with a fire-and-forget `backlog`, shared by the test's threads.
+fn mailbox(capacity: u64, backlog: u64) -> Arc<Mailbox<u64>> {
+    let bell = Arc::new(Doorbell::new());
+    Arc::new(Mailbox::new(Limits { capacity, backlog }, bell))
+}
+
 fn free_running(class: Class) {
     let per_sender = rounds(5_000);
-    let bell = Arc::new(Doorbell::new());
-    let mailbox = Arc::new(Mailbox::new(
-        Limits {
-            capacity: 8,
-            backlog: 4,
-        },
-        bell,
-    ));
+    let mailbox = mailbox(8, 4);
     let senders_done = Arc::new(AtomicBool::new(false));
 
     let consumer = {
@@ -176,14 +175,7 @@ fn one_release_many_waiters(class: Class) {
     // one that reaches its deadline was never woken, a lost wake.
     const PATIENCE: Duration = Duration::from_secs(3);
     let rounds = rounds(2_000);
-    let bell = Arc::new(Doorbell::new());
-    let mailbox = Arc::new(Mailbox::new(
-        Limits {
-            capacity: CAPACITY,
-            backlog: CAPACITY,
-        },
-        bell,
-    ));
+    let mailbox = mailbox(CAPACITY, CAPACITY);
     // The mailbox starts full, so the first round's senders find no room.
     for msg in 0..CAPACITY {
         mailbox
