@@ -1,5 +1,6 @@
 //! Loom models of `mabeam_shards::table`: lookups racing the writer's growth, removal,
-//! compaction and the reuse of a retired array, and decoders racing an overwrite.
+//! compaction and the reuse of a retired array, a lookup steered by control bytes that
+//! change under it, and decoders racing an overwrite.
 //!
 //! What a reader may assert (linearizability): a key present for the whole lookup is
 //! found, with its record; a key absent for the whole lookup is not; any record returned
@@ -25,6 +26,16 @@
 //!   `a_decoder_racing_an_overwrite_returns_one_whole_record` (a decoder's half-old,
 //!   half-new result returned), and the stress test `decoders_never_return_a_torn_record`
 //!   in `mabeam-shards` fails on every run ("torn record decoded: 2984 2985 2985").
+//! - Letting a removal show an EMPTY control byte for a moment before its TOMBSTONE (the
+//!   byte stored EMPTY, then the slot, then the byte again): loom fails
+//!   `a_lookup_passes_a_tombstone_refilled_by_a_key_with_its_tag` ("key … present
+//!   throughout": the reader stopped at the transient EMPTY in front of A), and the stress
+//!   test `lookups_among_keys_with_one_tag_never_confuse_them` in `mabeam-shards` fails on
+//!   every run (3 of 3, "stable key 4154"). Ending a probe at a TOMBSTONE byte fails the
+//!   same model.
+//! - Weakening the control bytes' `Release` stores and `Acquire` loads to `Relaxed` does
+//!   NOT fail, by design: a result comes only from the slot's own seqlock read, and a
+//!   refilled array's bytes are cleared after its odd epoch and fence, as its slots are.
 //! - Weakening only the array publication (`current.store` and the publishing
 //!   `epoch.store` to `Relaxed`, together) does NOT fail: the slot seqlocks' release
 //!   fences precede those stores, so a reader's `fence(Acquire)` after reading them still
@@ -36,7 +47,7 @@ use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::sync::Arc;
 use loom::thread;
 use mabeam_loom_tests::model;
-use mabeam_shards::table::{snapshot_table, TableReader};
+use mabeam_shards::table::{home_and_tag, snapshot_table, TableReader};
 
 const A: u64 = 1;
 const B: u64 = 2;
@@ -49,6 +60,18 @@ fn rec(key: u64) -> [u64; 1] {
 /// `key` is present for the whole lookup.
 fn assert_present(r: &TableReader<1>, key: u64) {
     assert_eq!(r.get(key), Some(rec(key)), "key {key} present throughout");
+}
+
+/// `key` is being removed: a lookup finds it whole or not at all, and not at all once the
+/// removal happened-before it (`gone`: the reader saw the writer's flag set after it).
+fn assert_not_undone(r: &TableReader<1>, key: u64, gone: bool) {
+    if let Some(found) = r.get(key) {
+        assert!(
+            !gone,
+            "key {key} found after its removal happened-before the lookup"
+        );
+        assert_eq!(found, rec(key));
+    }
 }
 
 /// Growth from 2 slots to 4: A (present throughout) is always found while the writer
@@ -101,16 +124,7 @@ fn lookups_race_remove_compaction_and_reuse() {
         };
         assert_present(&r, A);
         let gone = removed.load(Ordering::Acquire);
-        match r.get(B) {
-            None => {}
-            Some(found) => {
-                assert!(
-                    !gone,
-                    "B found after its removal happened-before the lookup"
-                );
-                assert_eq!(found, rec(B));
-            }
-        }
+        assert_not_undone(&r, B, gone);
         assert_present(&r, A);
         writer.join().expect("writer panicked");
         assert_eq!(r.get(B), None);
@@ -160,5 +174,60 @@ fn a_decoder_racing_an_overwrite_returns_one_whole_record() {
         let _w = writer.join().expect("writer panicked");
         assert!(matches!(forward, Some((1, 1) | (2, 2))), "{forward:?}");
         assert!(matches!(backward, Some((1, 1) | (2, 2))), "{backward:?}");
+    });
+}
+
+/// Three keys that start their probe in slot 0 of a 4-slot array, the last two with the
+/// same control byte: `[b, a, c]`.
+fn colliding_keys() -> [u64; 3] {
+    let b = (1u64..)
+        .find(|&k| home_and_tag(k, 4).0 == 0)
+        .expect("a quarter of all keys start in slot 0");
+    let (a, c) = (0u64..)
+        .filter(|&k| k != b && home_and_tag(k, 4).0 == 0)
+        .find_map(|a| {
+            let tag = home_and_tag(a, 4).1;
+            (a + 1..a + 100_000)
+                .find(|&c| c != b && home_and_tag(c, 4) == (0, tag))
+                .map(|c| (a, c))
+        })
+        .expect("keys sharing a home slot and a tag exist among the first few thousand");
+    [b, a, c]
+}
+
+/// The control bytes steer a probe; the slot decides. B sits in slot 0 and A behind it in
+/// slot 1 (both start in slot 0). The writer removes B (slot 0 becomes a TOMBSTONE: a
+/// live chain passes through it) and inserts C into that slot, with the same control
+/// byte as A. A reader of A must pass slot 0 whatever it sees there, mid-change or not (a
+/// tombstone, C's tag read against a slot that still says TOMBSTONE, C itself), and find
+/// A; C is absent or whole; B, once its removal happened-before the lookup, is gone.
+#[test]
+fn a_lookup_passes_a_tombstone_refilled_by_a_key_with_its_tag() {
+    let [b, a, c] = colliding_keys();
+    model(3, move || {
+        let (mut w, r) = snapshot_table::<1>(4);
+        w.insert(b, rec(b));
+        w.insert(a, rec(a));
+        let removed = Arc::new(AtomicBool::new(false));
+        let writer = {
+            let removed = Arc::clone(&removed);
+            thread::spawn(move || {
+                assert!(w.remove(b));
+                removed.store(true, Ordering::Release);
+                w.insert(c, rec(c));
+                assert_eq!((w.capacity(), w.allocated_arrays()), (4, 1), "no rebuild");
+                w
+            })
+        };
+        assert_present(&r, a);
+        let gone = removed.load(Ordering::Acquire);
+        if let Some(found) = r.get(c) {
+            assert_eq!(found, rec(c));
+        }
+        assert_not_undone(&r, b, gone);
+        assert_present(&r, a);
+        let _w = writer.join().expect("writer panicked");
+        assert_present(&r, c);
+        assert_eq!(r.get(b), None);
     });
 }

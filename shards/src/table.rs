@@ -15,6 +15,11 @@
 //!   (0 included) and sequential keys spread out.
 //! - Every slot is a seqlock (the recipe of [`crate::seqlock`]) over the words
 //!   `[state, key, record...]`, with `state` one of EMPTY, OCCUPIED and TOMBSTONE.
+//! - Beside the slots, one control byte per slot, as in hashbrown: EMPTY, TOMBSTONE, or
+//!   seven bits of the hash of the key the slot holds. A probe walks the bytes (64 to a
+//!   cache line) and reads only the slots whose byte matches its key's, so a lookup reads
+//!   about one slot whatever the chain's length, and a miss usually none (the rules are
+//!   written above the private `Array`).
 //! - The writer finds its own keys with the same probe as readers, loading its own slot
 //!   words without the seqlock (no other thread stores them). It keeps no index of its
 //!   own: a second map would be a second cache miss on every write and, for a shard of
@@ -39,7 +44,9 @@ use core::fmt;
 use core::ptr::NonNull;
 
 use crate::seqlock::{load_words, store_words, try_read_with, write_with};
-use crate::sync::{fence, spin_loop, Arc, AtomicPtr, AtomicU64, AtomicUsize, Ordering, UnsafeCell};
+use crate::sync::{
+    fence, spin_loop, Arc, AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering, UnsafeCell,
+};
 
 /// Largest `initial_capacity` honoured by [`snapshot_table`]; larger requests are clamped to
 /// it (the table still grows past it on demand).
@@ -54,6 +61,22 @@ const EMPTY: u64 = 0;
 const OCCUPIED: u64 = 1;
 /// Slot state: held a key that was removed; probe chains pass through it.
 const TOMBSTONE: u64 = 2;
+
+/// Control byte of an EMPTY slot (see [`Array`]'s control bytes).
+const CTRL_EMPTY: u8 = 0;
+/// Control byte of a TOMBSTONE slot.
+const CTRL_TOMBSTONE: u8 = 1;
+/// The bit every OCCUPIED slot's control byte has, and no other.
+const CTRL_OCCUPIED: u8 = 0x80;
+
+/// Control byte of a slot OCCUPIED by a key whose [`mix`] is `hash`: the high bit set and
+/// the hash's top seven bits, which the home slot (its low bits) does not use below 2^57
+/// slots. Never equal to [`CTRL_EMPTY`] or [`CTRL_TOMBSTONE`].
+#[inline]
+fn ctrl_tag(hash: u64) -> u8 {
+    // Truncation is the point: the shift leaves seven bits.
+    CTRL_OCCUPIED | (hash >> 57) as u8
+}
 
 /// The splitmix64 finalizer: a bijective 64-bit mix, so keys that differ in any bit land
 /// on unrelated home slots.
@@ -70,6 +93,16 @@ fn mix(key: u64) -> u64 {
 #[inline]
 fn max_used(capacity: usize) -> usize {
     capacity / 4 * 3 + (capacity % 4) * 3 / 4
+}
+
+/// Where `key` starts its probe in an array of `capacity` slots (a power of two), and the
+/// control byte it has there when OCCUPIED: for tests and models that need keys that
+/// collide on both.
+#[doc(hidden)]
+pub fn home_and_tag(key: u64, capacity: usize) -> (usize, u8) {
+    let hash = mix(key);
+    // Truncation is the point: the mask keeps the low bits of the mix.
+    ((hash as usize) & (capacity - 1), ctrl_tag(hash))
 }
 
 /// What a reader's consistent read of one slot says about the key it looks for.
@@ -133,7 +166,9 @@ impl<const W: usize> Slot<W> {
         }
     }
 
-    /// Writer only: the slot's state (its own last store).
+    /// Writer only: the slot's state (its own last store). Navigation uses the array's
+    /// control bytes; tests check the two agree.
+    #[cfg(test)]
     fn state(&self) -> u64 {
         self.state.load(Ordering::Relaxed)
     }
@@ -201,14 +236,36 @@ impl<const W: usize> Slot<W> {
     }
 }
 
-/// One generation of slots.
+/// One generation of slots, and a control byte per slot.
 ///
 /// `epoch` is an array-level seqlock: even while the array is current (readable), odd while
 /// it is retired or being filled. Every value stored into it comes from the writer's
 /// strictly increasing counter, so an array never shows the same epoch twice (no ABA even
 /// when a retired array is reused).
+///
+/// # Control bytes
+///
+/// `ctrl[i]` mirrors slot `i`'s state for navigation, as hashbrown's control bytes do:
+/// [`CTRL_EMPTY`], [`CTRL_TOMBSTONE`], or the [`ctrl_tag`] of the key it holds. The
+/// bytes of a table are packed 64 to a cache line, so a probe walks its chain over one
+/// line and reads only the slots whose tag matches (a wrong match is one in 128), instead
+/// of every slot of the chain, each one or two cache misses in a large table.
+///
+/// The control bytes only steer; the slot decides. A reader takes a result only from a
+/// consistent read of the slot itself (state OCCUPIED and the key equal), so a stale or
+/// racing tag costs at most one wasted slot read. What the bytes must keep is the chain
+/// invariant of [`TableWriter`] (no EMPTY between a live key's home and its slot), which
+/// lets a reader stop at the first EMPTY byte: the writer changes a slot's byte right
+/// after its state, to the matching value, and never through any other value, so the
+/// bytes go through the same states as the slots and each change keeps the invariant.
+/// A byte is stored `Release` after its slot and loaded `Acquire`: a reader that sees a
+/// key's new tag then reads the slot as published, not an older state. Correctness does
+/// not rest on that pairing (the loom models pass with `Relaxed`; see
+/// `loom-tests/tests/table.rs`); it costs nothing on x86-64. A rebuild clears a reused
+/// array's bytes after its odd epoch and fence, as it clears its slots.
 struct Array<const W: usize> {
     epoch: AtomicU64,
+    ctrl: Box<[AtomicU8]>,
     slots: Box<[Slot<W>]>,
 }
 
@@ -217,6 +274,7 @@ impl<const W: usize> Array<W> {
         debug_assert!(capacity.is_power_of_two());
         Self {
             epoch: AtomicU64::new(epoch),
+            ctrl: (0..capacity).map(|_| AtomicU8::new(CTRL_EMPTY)).collect(),
             slots: (0..capacity).map(|_| Slot::empty()).collect(),
         }
     }
@@ -232,9 +290,34 @@ impl<const W: usize> Array<W> {
     }
 
     #[inline]
-    fn home(&self, key: u64) -> usize {
+    fn home(&self, hash: u64) -> usize {
         // Truncation is the point: the mask keeps the low bits of the mix.
-        (mix(key) as usize) & self.mask()
+        (hash as usize) & self.mask()
+    }
+
+    /// Writer only: slot `i`'s control byte (its own last store).
+    #[inline]
+    fn ctrl(&self, i: usize) -> u8 {
+        self.ctrl[i].load(Ordering::Relaxed)
+    }
+
+    /// Writer only: publishes `key` (whose mix is `hash`) → `record` in slot `i`, then
+    /// its tag.
+    fn set_occupied(&self, i: usize, hash: u64, key: u64, record: &[u64; W]) {
+        self.slots[i].publish_occupied(key, record);
+        self.ctrl[i].store(ctrl_tag(hash), Ordering::Release);
+    }
+
+    /// Writer only: publishes slot `i` as EMPTY or TOMBSTONE, then its control byte.
+    fn set_vacant(&self, i: usize, state: u64) {
+        debug_assert!(state == EMPTY || state == TOMBSTONE);
+        self.slots[i].publish_state(state);
+        let ctrl = if state == EMPTY {
+            CTRL_EMPTY
+        } else {
+            CTRL_TOMBSTONE
+        };
+        self.ctrl[i].store(ctrl, Ordering::Release);
     }
 
     /// Reader: probes for `key`, decoding its record with `decode`. The result is
@@ -242,14 +325,21 @@ impl<const W: usize> Array<W> {
     /// [`TableReader::get_with`]).
     #[inline(always)]
     fn probe<R>(&self, key: u64, decode: &mut impl FnMut(RecordView<'_, W>) -> R) -> Option<R> {
+        let hash = mix(key);
+        let tag = ctrl_tag(hash);
         let mask = self.mask();
-        let mut i = self.home(key);
+        let mut i = self.home(hash);
         for _ in 0..self.capacity() {
-            match self.slots[i].read_for(key, decode) {
-                SlotView::End => return None,
-                SlotView::Found(record) => return Some(record),
-                SlotView::Continue => i = (i + 1) & mask,
+            match self.ctrl[i].load(Ordering::Acquire) {
+                CTRL_EMPTY => return None,
+                ctrl if ctrl == tag => match self.slots[i].read_for(key, decode) {
+                    SlotView::End => return None,
+                    SlotView::Found(record) => return Some(record),
+                    SlotView::Continue => {}
+                },
+                _ => {}
             }
+            i = (i + 1) & mask;
         }
         None
     }
@@ -258,18 +348,19 @@ impl<const W: usize> Array<W> {
     /// insertion takes (the chain's first TOMBSTONE before its first EMPTY slot, else that
     /// EMPTY slot).
     fn place(&self, key: u64) -> Place {
+        let hash = mix(key);
+        let tag = ctrl_tag(hash);
         let mask = self.mask();
-        let mut i = self.home(key);
+        let mut i = self.home(hash);
         let mut free = None;
         for _ in 0..self.capacity() {
-            let slot = &self.slots[i];
-            match slot.state() {
-                EMPTY => return Place::Vacant(free.unwrap_or(i)),
-                OCCUPIED if slot.key() == key => return Place::Found(i),
-                OCCUPIED => {}
-                _ => {
+            match self.ctrl(i) {
+                CTRL_EMPTY => return Place::Vacant(free.unwrap_or(i)),
+                CTRL_TOMBSTONE => {
                     free.get_or_insert(i);
                 }
+                ctrl if ctrl == tag && self.slots[i].key() == key => return Place::Found(i),
+                _ => {}
             }
             i = (i + 1) & mask;
         }
@@ -278,17 +369,23 @@ impl<const W: usize> Array<W> {
         )
     }
 
-    /// Writer only: the first EMPTY or TOMBSTONE slot on `key`'s probe chain.
-    fn first_free(&self, key: u64) -> Option<usize> {
+    /// Writer only: the first EMPTY or TOMBSTONE slot on the probe chain of a key whose
+    /// mix is `hash`.
+    fn first_free(&self, hash: u64) -> Option<usize> {
         let mask = self.mask();
-        let mut i = self.home(key);
+        let mut i = self.home(hash);
         for _ in 0..self.capacity() {
-            if self.slots[i].state() != OCCUPIED {
+            if self.ctrl(i) & CTRL_OCCUPIED == 0 {
                 return Some(i);
             }
             i = (i + 1) & mask;
         }
         None
+    }
+
+    /// Writer only: the indices of the OCCUPIED slots, in slot order.
+    fn occupied(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.capacity()).filter(|&i| self.ctrl(i) & CTRL_OCCUPIED != 0)
     }
 }
 
@@ -504,12 +601,16 @@ impl<const W: usize> TableWriter<W> {
         {
             use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
             let array = self.array();
-            let slot: *const Slot<W> = &array.slots[array.home(key)];
+            let home = array.home(mix(key));
+            let ctrl: *const AtomicU8 = &array.ctrl[home];
+            let slot: *const Slot<W> = &array.slots[home];
             let first = slot.cast::<i8>();
             // SAFETY: `_mm_prefetch` is a hint: it reads nothing the program can observe,
-            // never faults, and may be dropped by the CPU. Both addresses are inside the
-            // slot (its first and its last byte), which is inside the live current array.
+            // never faults, and may be dropped by the CPU. Every address is inside the
+            // live current array: the home slot's control byte, and the slot's first and
+            // last byte.
             unsafe {
+                _mm_prefetch::<_MM_HINT_T0>(ctrl.cast::<i8>());
                 _mm_prefetch::<_MM_HINT_T0>(first);
                 _mm_prefetch::<_MM_HINT_T0>(first.add(core::mem::size_of::<Slot<W>>() - 1));
             }
@@ -532,7 +633,7 @@ impl<const W: usize> TableWriter<W> {
             Place::Vacant(slot) => slot,
         };
         let live = self.live + 1;
-        let mut was_tombstone = self.array().slots[slot].state() == TOMBSTONE;
+        let mut was_tombstone = self.array().ctrl(slot) == CTRL_TOMBSTONE;
         // Taking a tombstone leaves the used slots as they are: no rebuild needed.
         if !was_tombstone && live + self.tombstones > max_used(self.capacity()) {
             let mut capacity = self.capacity();
@@ -546,12 +647,12 @@ impl<const W: usize> TableWriter<W> {
             self.rebuild(capacity);
             slot = self
                 .array()
-                .first_free(key)
+                .first_free(mix(key))
                 .expect("a free slot exists: the rebuilt array holds at most 5/8 live keys");
             // A rebuilt array has no tombstones.
             was_tombstone = false;
         }
-        self.array().slots[slot].publish_occupied(key, &record);
+        self.array().set_occupied(slot, mix(key), key, &record);
         if was_tombstone {
             self.tombstones -= 1;
         }
@@ -571,19 +672,19 @@ impl<const W: usize> TableWriter<W> {
         let array = self.array();
         let mask = array.mask();
         let mut cleared = 0;
-        if array.slots[(slot + 1) & mask].state() == EMPTY {
+        if array.ctrl((slot + 1) & mask) == CTRL_EMPTY {
             // No chain to a live key passes through `slot` (invariant 2): it can be EMPTY,
             // and so can every TOMBSTONE right before it, walking backwards. The walk stops
             // at the latest at the EMPTY slot after `slot`.
-            array.slots[slot].publish_state(EMPTY);
+            array.set_vacant(slot, EMPTY);
             let mut i = slot.wrapping_sub(1) & mask;
-            while array.slots[i].state() == TOMBSTONE {
-                array.slots[i].publish_state(EMPTY);
+            while array.ctrl(i) == CTRL_TOMBSTONE {
+                array.set_vacant(i, EMPTY);
                 cleared += 1;
                 i = i.wrapping_sub(1) & mask;
             }
         } else {
-            array.slots[slot].publish_state(TOMBSTONE);
+            array.set_vacant(slot, TOMBSTONE);
             self.tombstones += 1;
         }
         self.tombstones -= cleared;
@@ -602,11 +703,11 @@ impl<const W: usize> TableWriter<W> {
 
     /// Every live key and its record, in slot order, read from the writer's own state.
     pub fn iter(&self) -> impl Iterator<Item = (u64, [u64; W])> + '_ {
-        self.array()
-            .slots
-            .iter()
-            .filter(|slot| slot.state() == OCCUPIED)
-            .map(|slot| (slot.key(), slot.record()))
+        let array = self.array();
+        array.occupied().map(|i| {
+            let slot = &array.slots[i];
+            (slot.key(), slot.record())
+        })
     }
 
     /// Number of live keys.
@@ -674,9 +775,9 @@ impl<const W: usize> TableWriter<W> {
                 // changed epoch after reading any of the slot writes below.
                 target.epoch.store(fill_epoch, Ordering::Relaxed);
                 fence(Ordering::Release);
-                for slot in target.slots.iter() {
-                    if slot.state() != EMPTY {
-                        slot.publish_state(EMPTY);
+                for i in 0..target.capacity() {
+                    if target.ctrl(i) != CTRL_EMPTY {
+                        target.set_vacant(i, EMPTY);
                     }
                 }
                 NonNull::from(target)
@@ -688,12 +789,13 @@ impl<const W: usize> TableWriter<W> {
         // SAFETY: `target_ptr` is in `shared.owned` (allocated or spare), alive as long as
         // `shared`; `old` is the current array, likewise.
         let (target, old) = unsafe { (target_ptr.as_ref(), self.current.as_ref()) };
-        for slot in old.slots.iter().filter(|slot| slot.state() == OCCUPIED) {
-            let key = slot.key();
-            let new_slot = target.first_free(key).expect(
+        for i in old.occupied() {
+            let slot = &old.slots[i];
+            let (key, hash) = (slot.key(), mix(slot.key()));
+            let new_slot = target.first_free(hash).expect(
                 "a free slot exists: the target holds at most five eighths of its capacity",
             );
-            target.slots[new_slot].publish_occupied(key, &slot.record());
+            target.set_occupied(new_slot, hash, key, &slot.record());
         }
         let publish_epoch = self.next_epoch(false);
         let retire_epoch = self.next_epoch(true);
@@ -847,7 +949,8 @@ impl<const W: usize> TableReader<W> {
     /// Each figure is read on its own (`Relaxed`): a count, not one instant.
     pub fn footprint(&self) -> TableFootprint {
         let (array, _) = self.pin();
-        let slot = core::mem::size_of::<Slot<W>>();
+        // A slot and its control byte.
+        let slot = core::mem::size_of::<Slot<W>>() + 1;
         let allocated = self.shared.allocated_slots.load(Ordering::Relaxed);
         TableFootprint {
             entries: self.len(),
@@ -866,11 +969,11 @@ pub struct TableFootprint {
     pub entries: usize,
     /// Slots of the current (live) array.
     pub live_slots: usize,
-    /// Bytes of the current array's slots.
+    /// Bytes of the current array's slots and control bytes.
     pub live_bytes: usize,
     /// Slots of the retired arrays kept for reuse (never freed while the table lives).
     pub retired_slots: usize,
-    /// Bytes of the retired arrays' slots.
+    /// Bytes of the retired arrays' slots and control bytes.
     pub retired_bytes: usize,
 }
 
@@ -895,8 +998,19 @@ mod tests {
         assert_eq!(r, record(key, r[1]), "torn record for {key}: {r:?}");
     }
 
+    /// Slot `slot`'s state, checked against its control byte.
     fn slot_state<const W: usize>(w: &TableWriter<W>, slot: usize) -> u64 {
-        w.array().slots[slot].state()
+        let (state, ctrl) = (w.array().slots[slot].state(), w.array().ctrl(slot));
+        let agrees = match state {
+            EMPTY => ctrl == CTRL_EMPTY,
+            TOMBSTONE => ctrl == CTRL_TOMBSTONE,
+            _ => ctrl == ctrl_tag(mix(w.array().slots[slot].key())),
+        };
+        assert!(
+            agrees,
+            "slot {slot}: state {state} but control byte {ctrl:#x}"
+        );
+        state
     }
 
     /// The slot that holds live key `k`.
@@ -1301,5 +1415,135 @@ mod tests {
         let passes = reader.join().expect("reader thread panicked");
         assert!(passes > 0);
         assert!(w.capacity() >= 4096, "grew to {}", w.capacity());
+    }
+
+    /// Every slot's control byte agrees with its state (and, when OCCUPIED, with its key).
+    fn assert_ctrl_agrees<const W: usize>(w: &TableWriter<W>) {
+        for slot in 0..w.capacity() {
+            slot_state(w, slot);
+        }
+    }
+
+    /// Random inserts, overwrites and removals over a small key space (so chains collide,
+    /// tombstones pile up and get cleaned, and the table rebuilds), checked after every
+    /// operation against a `HashMap`: what the writer and a reader return, and every
+    /// slot's control byte against its state.
+    #[test]
+    fn random_operations_match_a_hash_map_and_keep_the_control_bytes() {
+        let mut map = std::collections::HashMap::new();
+        let (mut w, r) = snapshot_table::<3>(2);
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for step in 0..20_000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let key = x % 97;
+            if x >> 62 == 0 {
+                assert_eq!(w.remove(key), map.remove(&key).is_some(), "step {step}");
+            } else {
+                w.insert(key, record(key, step));
+                map.insert(key, record(key, step));
+            }
+            if step % 64 == 0 {
+                assert_ctrl_agrees(&w);
+            }
+            let probe = (x >> 20) % 100;
+            assert_eq!(
+                r.get(probe),
+                map.get(&probe).copied(),
+                "step {step}, key {probe}"
+            );
+            assert_eq!(
+                w.get(probe),
+                map.get(&probe).copied(),
+                "step {step}, key {probe}"
+            );
+            assert_eq!(w.len(), map.len());
+        }
+        assert_ctrl_agrees(&w);
+        for key in 0..100 {
+            assert_eq!(r.get(key), map.get(&key).copied(), "key {key}");
+        }
+    }
+
+    /// Keys that start their probe in slot 0 of a 16-slot array and share one control
+    /// byte, so every probe for one of them reads the others' slots.
+    fn same_home_and_tag(n: usize) -> Vec<u64> {
+        let tag = home_and_tag(0, 16).1;
+        (0u64..)
+            .filter(|&k| home_and_tag(k, 16) == (0, tag))
+            .take(n)
+            .collect()
+    }
+
+    /// Stress: a reader looks up 3 stable keys while the writer removes and re-inserts 3
+    /// others, 200,000 times each, that share their home slot and their control byte and
+    /// sit in front of them on the chain: the reader keeps passing tombstones, tags that
+    /// match and slots that belong to other keys, mid change. Every lookup of a stable
+    /// key finds its own record; a churned key is absent or whole, and never returns a
+    /// record whose removal happened-before the lookup.
+    #[test]
+    fn lookups_among_keys_with_one_tag_never_confuse_them() {
+        const ROUNDS: u64 = 200_000;
+        let keys = same_home_and_tag(6);
+        let (churn, stable) = (keys[..3].to_vec(), keys[3..].to_vec());
+        let (mut w, r) = snapshot_table::<3>(16);
+        for &k in churn.iter().chain(&stable) {
+            w.insert(k, record(k, 0));
+        }
+        for (slot, &k) in churn.iter().enumerate() {
+            assert_eq!(slot_of(&w, k), slot, "churned keys lead the chain");
+        }
+        // Round whose removals have all been applied, published with `Release`.
+        let removed_in = Arc::new(AtomicU64::new(0));
+        let (done, started) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicBool::new(false)),
+        );
+        let reader = {
+            let (removed_in, done) = (Arc::clone(&removed_in), Arc::clone(&done));
+            let started = Arc::clone(&started);
+            let (stable, churn) = (stable.clone(), churn.clone());
+            std::thread::spawn(move || {
+                started.store(true, Ordering::Release);
+                let mut lookups = 0u64;
+                while !done.load(Ordering::Acquire) {
+                    for &k in &stable {
+                        assert_eq!(r.get(k), Some(record(k, 0)), "stable key {k}");
+                    }
+                    let before = removed_in.load(Ordering::Acquire);
+                    for &k in &churn {
+                        if let Some(found) = r.get(k) {
+                            assert_consistent(k, found);
+                            assert!(
+                                found[1] >= before,
+                                "key {k}: record of round {} after round {before}'s removal",
+                                found[1]
+                            );
+                        }
+                    }
+                    lookups += 6;
+                }
+                lookups
+            })
+        };
+        // Start writing only once the reader runs, so the two overlap.
+        while !started.load(Ordering::Acquire) {
+            std::hint::spin_loop();
+        }
+        for round in 1..=ROUNDS {
+            for &k in churn.iter().rev() {
+                assert!(w.remove(k));
+            }
+            removed_in.store(round, Ordering::Release);
+            for &k in &churn {
+                w.insert(k, record(k, round));
+            }
+            assert_eq!(w.capacity(), 16, "6 keys in 16 slots: no growth");
+        }
+        done.store(true, Ordering::Release);
+        let lookups = reader.join().expect("reader thread panicked");
+        assert!(lookups > 0);
+        assert_ctrl_agrees(&w);
     }
 }
