@@ -8,11 +8,16 @@
 //!
 //! - `mabeam`: `engine.agents().get(id)` on a 2-shard unpinned engine; the writer sends
 //!   fire-and-forget updates through a [`BatchWriter`](mabeam::BatchWriter).
+//! - `mabeam_status`: the same engine and writer, `engine.agents().status(id)`: the field
+//!   read, which loads the slot's header and one record word instead of the whole record
+//!   (a new row beside `mabeam`, which stays the whole-record read).
 //! - `mabeam_pinned`: the same with `pin_threads: true` (shard `i` on core `i`).
 //! - `rwlock`: `parking_lot::RwLock<hashbrown::HashMap>`; the writer takes the write lock
 //!   for each insert.
 //! - `dashmap`: `DashMap` with hashbrown's default hasher (foldhash, the same fast hasher
-//!   as the `rwlock` and `actor` maps); `dashmap_siphash`: `DashMap` with its default
+//!   as the `rwlock` and `actor` maps); `dashmap_status`: the same map, reading only the
+//!   status (`map.get(&id).map(|e| e.state.status)`, no copy of the entry);
+//!   `dashmap_siphash`: `DashMap` with its default
 //!   (std `RandomState`, SipHash), which is what a user gets without choosing.
 //! - `actor`: one thread owns a `hashbrown::HashMap` and answers requests from a bounded
 //!   flume mailbox; a read is a round trip (the request carries a clone of the reader's
@@ -198,10 +203,10 @@ impl Drop for Writer {
 /// Runs `readers` threads that each make `iters` lookups with a reader built by
 /// `make_reader` (built on the reader's own thread, before the start barrier), and returns
 /// the wall time from the first reader's start to the last reader's end.
-fn read_wall_time<M, R>(readers: usize, iters: u64, keys: &[u64], make_reader: &M) -> Duration
+fn read_wall_time<M, R, T>(readers: usize, iters: u64, keys: &[u64], make_reader: &M) -> Duration
 where
     M: Fn() -> R + Sync,
-    R: FnMut(u64) -> Option<AgentSnapshot>,
+    R: FnMut(u64) -> Option<T>,
 {
     let mask = keys.len() - 1;
     let barrier = Barrier::new(readers);
@@ -246,7 +251,7 @@ where
 
 /// Benchmarks one contender at every reader count while `writer` runs, then prints the
 /// writer's rate during the reads.
-fn bench_contender<M, R>(
+fn bench_contender<M, R, T>(
     group: &mut Group<'_>,
     name: &str,
     keys: &[u64],
@@ -254,7 +259,7 @@ fn bench_contender<M, R>(
     make_reader: M,
 ) where
     M: Fn() -> R + Sync,
-    R: FnMut(u64) -> Option<AgentSnapshot>,
+    R: FnMut(u64) -> Option<T>,
 {
     for readers in READERS {
         let (mut writes, mut elapsed) = (0u64, Duration::ZERO);
@@ -308,6 +313,16 @@ fn mabeam(group: &mut Group<'_>, keys: &[u64], mode: WriterMode, pin: bool) {
     bench_contender(group, name, keys, &writer, || {
         move |id| engine_ref.agents().get(id).expect("the engine is running")
     });
+    if !pin {
+        bench_contender(group, "mabeam_status", keys, &writer, || {
+            move |id| {
+                engine_ref
+                    .agents()
+                    .status(id)
+                    .expect("the engine is running")
+            }
+        });
+    }
     drop(writer);
     let failed = failed.load(Ordering::Relaxed);
     if failed > 0 {
@@ -336,8 +351,14 @@ fn rwlock(group: &mut Group<'_>, keys: &[u64], mode: WriterMode) {
     });
 }
 
-fn dashmap<S>(group: &mut Group<'_>, keys: &[u64], mode: WriterMode, name: &str, hasher: S)
-where
+/// The `dashmap` contender (and `{name}_status` too if `status_row`).
+fn dashmap<S>(
+    group: &mut Group<'_>,
+    keys: &[u64],
+    mode: WriterMode,
+    (name, status_row): (&str, bool),
+    hasher: S,
+) where
     S: std::hash::BuildHasher + Clone + Send + Sync + 'static,
 {
     let map: Arc<DashMap<u64, AgentSnapshot, S>> = Arc::new(DashMap::with_hasher(hasher));
@@ -351,6 +372,11 @@ where
         })
     };
     bench_contender(group, name, keys, &writer, || |id| map.get(&id).map(|r| *r));
+    if status_row {
+        bench_contender(group, &format!("{name}_status"), keys, &writer, || {
+            |id| map.get(&id).map(|r| r.state.status)
+        });
+    }
 }
 
 /// A message to the actor.
@@ -426,9 +452,9 @@ fn reads(c: &mut Criterion) {
     mabeam(&mut group, &keys, mode, true);
     rwlock(&mut group, &keys, mode);
     let fast = hashbrown::DefaultHashBuilder::default();
-    dashmap(&mut group, &keys, mode, "dashmap", fast);
+    dashmap(&mut group, &keys, mode, ("dashmap", true), fast);
     let sip = std::collections::hash_map::RandomState::new();
-    dashmap(&mut group, &keys, mode, "dashmap_siphash", sip);
+    dashmap(&mut group, &keys, mode, ("dashmap_siphash", false), sip);
     actor(&mut group, &keys, mode);
     seqslot_floor(&mut group, &keys, mode);
     group.finish();

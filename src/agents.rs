@@ -8,8 +8,9 @@
 
 use std::sync::Arc;
 
-use mabeam_shards::agents::AgentShard;
 pub use mabeam_shards::agents::{AgentError, AgentSnapshot, AgentState, AgentStatus};
+use mabeam_shards::agents::{AgentShard, RECORD_WORDS};
+use mabeam_shards::table::TableReader;
 
 use crate::engine::{Inner, ServiceCtx};
 use crate::events::Payload;
@@ -162,18 +163,52 @@ impl<'e> Agents<'e> {
     /// allocation.
     #[inline]
     pub fn get(&self, id: u64) -> Result<Option<AgentSnapshot>, AgentError> {
+        self.read(id, read::AGENTS_GET, mabeam_shards::agents::lookup, |s| s)
+    }
+
+    /// The published status of agent `id`, read alone: [`get`](Self::get) for a caller
+    /// that needs only the status, which loads the slot's header and one word of the
+    /// record instead of all eleven and copies nothing else out. The same guarantees as
+    /// `get` (a status some published snapshot of the agent had during the call).
+    ///
+    /// ```
+    /// use mabeam::agents::{AgentState, AgentStatus};
+    /// use mabeam::{Config, Engine};
+    ///
+    /// let engine = Engine::start(Config::default())?;
+    /// let busy = AgentState { status: AgentStatus::Busy, load: 1, tasks_completed: 0, data: [0; 4] };
+    /// engine.agents().update_acked(7, busy).wait()??;
+    /// assert_eq!(engine.agents().status(7)?, Some(AgentStatus::Busy));
+    /// assert_eq!(engine.agents().status(8)?, None);
+    /// # engine.shutdown();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[inline]
+    pub fn status(&self, id: u64) -> Result<Option<AgentStatus>, AgentError> {
+        let status = mabeam_shards::agents::lookup_status;
+        self.read(id, read::AGENTS_STATUS, status, |s| s.state.status)
+    }
+
+    /// A snapshot read of agent `id`, counted as read `op`: `from_table` on the owning
+    /// shard's table, or, in the centralized shape, `from_snapshot` of the shard's answer.
+    #[inline]
+    fn read<T>(
+        &self,
+        id: u64,
+        op: usize,
+        from_table: impl FnOnce(&TableReader<RECORD_WORDS>, u64) -> Option<T>,
+        from_snapshot: impl FnOnce(AgentSnapshot) -> T,
+    ) -> Result<Option<T>, AgentError> {
         let shard = self.shard(id);
         self.inner.rt.check_readable(shard)?;
-        self.inner.read(read::AGENTS_GET);
+        self.inner.read(op);
         if self.inner.centralized() {
-            return Ok(self
+            let snapshot = self
                 .inner
-                .round_trip(|reply| AgentCommand::Get { id, reply })?);
+                .round_trip(|reply| AgentCommand::Get { id, reply })?;
+            return Ok(snapshot.map(from_snapshot));
         }
-        Ok(mabeam_shards::agents::lookup(
-            &self.inner.ports[shard].agents,
-            id,
-        ))
+        Ok(from_table(&self.inner.ports[shard].agents, id))
     }
 
     /// Removes agent `id`; the ticket resolves with its last snapshot or `NotFound`.

@@ -131,3 +131,38 @@ fn centralized_agents_are_round_trips() {
     assert_eq!(report.shards.len(), 1);
     let _ = Error::ShutDown;
 }
+
+/// `status` reads what `get` reads, in both shapes: absent, each status written, a
+/// removed agent, and `Coordinating` while the agent is in a session.
+#[test]
+fn status_reads_the_published_status_in_both_shapes() {
+    for config in [
+        common::config(2),
+        Config::centralized().with_pin_threads(false),
+    ] {
+        let engine = Engine::start(config).unwrap();
+        let agents = engine.agents();
+        assert_eq!(agents.status(1).unwrap(), None);
+        for status in [
+            AgentStatus::Idle,
+            AgentStatus::Busy,
+            AgentStatus::Coordinating,
+            AgentStatus::Offline,
+        ] {
+            let state = AgentState {
+                status,
+                load: 3,
+                ..AgentState::default()
+            };
+            agents.update_acked(1, state).wait().unwrap().unwrap();
+            assert_eq!(agents.status(1).unwrap(), Some(status));
+            assert_eq!(
+                agents.status(1).unwrap(),
+                agents.get(1).unwrap().map(|s| s.state.status)
+            );
+        }
+        agents.remove(1).wait().unwrap().unwrap();
+        assert_eq!(agents.status(1).unwrap(), None);
+        engine.shutdown();
+    }
+}

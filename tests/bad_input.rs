@@ -1209,6 +1209,15 @@ fn shut_down_everywhere(f: Fixture) {
             Box::new(|| want!(h.agents().get(1), Err(AgentError::Engine(Error::ShutDown)))),
         ),
         (
+            "agents.status",
+            Box::new(|| {
+                want!(
+                    h.agents().status(1),
+                    Err(AgentError::Engine(Error::ShutDown))
+                )
+            }),
+        ),
+        (
             "agents.remove",
             Box::new(|| want!(h.agents().remove(1).wait(), Err(Error::ShutDown))),
         ),

@@ -156,6 +156,29 @@ pub fn lookup(reader: &TableReader<RECORD_WORDS>, id: u64) -> Option<AgentSnapsh
     AgentSnapshot::from_words(&reader.get(id)?)
 }
 
+/// Reads only agent `id`'s status from a published table: the slot's header and one
+/// record word, under the slot's seqlock, instead of the whole 11-word record. `None`
+/// if the agent is absent.
+///
+/// ```
+/// use mabeam_shards::agents::{lookup_status, AgentShard, AgentState, AgentStatus};
+///
+/// let mut shard = AgentShard::new(16);
+/// let state = AgentState { status: AgentStatus::Busy, load: 1, tasks_completed: 0, data: [0; 4] };
+/// shard.update(7, state, 0).unwrap();
+/// shard.publish();
+/// assert_eq!(lookup_status(&shard.reader(), 7), Some(AgentStatus::Busy));
+/// assert_eq!(lookup_status(&shard.reader(), 8), None);
+/// ```
+#[inline]
+pub fn lookup_status(reader: &TableReader<RECORD_WORDS>, id: u64) -> Option<AgentStatus> {
+    // A torn read may show any word: `from_code` rejects what is not a status, and a
+    // torn result is thrown away by `get_with` anyway.
+    reader
+        .get_with(id, |record| AgentStatus::from_code(record.word(1) & 0xff))
+        .flatten()
+}
+
 /// An agent as the shard holds it: what readers see plus the coordination bookkeeping.
 #[derive(Clone, Copy)]
 struct Agent {

@@ -96,7 +96,7 @@ pub(crate) fn op_of(cmd: &Command) -> usize {
 }
 
 /// `(service, op)` of each snapshot read, by index.
-pub(crate) const READS: [(&str, &str); 12] = [
+pub(crate) const READS: [(&str, &str); 13] = [
     ("registry", "lookup"),
     ("registry", "entries"),
     ("registry", "count"),
@@ -109,6 +109,7 @@ pub(crate) const READS: [(&str, &str); 12] = [
     ("coordination", "status"),
     ("registry", "find_by_capability"),
     ("registry", "query"),
+    ("agents", "status"),
 ];
 
 /// Number of snapshot reads.
@@ -128,6 +129,7 @@ pub(crate) mod read {
     pub(crate) const COORDINATION_STATUS: usize = 9;
     pub(crate) const REGISTRY_FIND: usize = 10;
     pub(crate) const REGISTRY_QUERY: usize = 11;
+    pub(crate) const AGENTS_STATUS: usize = 12;
 }
 
 /// Engine error kinds counted per operation when a call is refused before or after it
