@@ -344,11 +344,10 @@ impl<const W: usize> Array<W> {
         None
     }
 
-    /// Writer only: where `key` is on its probe chain, or, if it is absent, the slot an
-    /// insertion takes (the chain's first TOMBSTONE before its first EMPTY slot, else that
-    /// EMPTY slot).
-    fn place(&self, key: u64) -> Place {
-        let hash = mix(key);
+    /// Writer only: where `key` (whose mix is `hash`) is on its probe chain, or, if it is
+    /// absent, the slot an insertion takes (the chain's first TOMBSTONE before its first
+    /// EMPTY slot, else that EMPTY slot).
+    fn place(&self, key: u64, hash: u64) -> Place {
         let tag = ctrl_tag(hash);
         let mask = self.mask();
         let mut i = self.home(hash);
@@ -625,7 +624,8 @@ impl<const W: usize> TableWriter<W> {
     /// readers keep reading the old array meanwhile and switch to the new one when it is
     /// complete.
     pub fn insert(&mut self, key: u64, record: [u64; W]) {
-        let mut slot = match self.array().place(key) {
+        let hash = mix(key);
+        let mut slot = match self.array().place(key, hash) {
             Place::Found(slot) => {
                 self.array().slots[slot].publish_occupied(key, &record);
                 return;
@@ -647,12 +647,12 @@ impl<const W: usize> TableWriter<W> {
             self.rebuild(capacity);
             slot = self
                 .array()
-                .first_free(mix(key))
+                .first_free(hash)
                 .expect("a free slot exists: the rebuilt array holds at most 5/8 live keys");
             // A rebuilt array has no tombstones.
             was_tombstone = false;
         }
-        self.array().set_occupied(slot, mix(key), key, &record);
+        self.array().set_occupied(slot, hash, key, &record);
         if was_tombstone {
             self.tombstones -= 1;
         }
@@ -665,7 +665,7 @@ impl<const W: usize> TableWriter<W> {
     /// The slot becomes a TOMBSTONE, or EMPTY (with any tombstones just before it) when the
     /// next slot is EMPTY, so tombstones do not pile up at the end of chains.
     pub fn remove(&mut self, key: u64) -> bool {
-        let Place::Found(slot) = self.array().place(key) else {
+        let Place::Found(slot) = self.array().place(key, mix(key)) else {
             return false;
         };
         self.live -= 1;
@@ -695,7 +695,7 @@ impl<const W: usize> TableWriter<W> {
     /// The record of `key`, read from the writer's own state (no seqlock retry needed: no
     /// other thread writes).
     pub fn get(&self, key: u64) -> Option<[u64; W]> {
-        match self.array().place(key) {
+        match self.array().place(key, mix(key)) {
             Place::Found(slot) => Some(self.array().slots[slot].record()),
             Place::Vacant(_) => None,
         }
@@ -791,7 +791,8 @@ impl<const W: usize> TableWriter<W> {
         let (target, old) = unsafe { (target_ptr.as_ref(), self.current.as_ref()) };
         for i in old.occupied() {
             let slot = &old.slots[i];
-            let (key, hash) = (slot.key(), mix(slot.key()));
+            let key = slot.key();
+            let hash = mix(key);
             let new_slot = target.first_free(hash).expect(
                 "a free slot exists: the target holds at most five eighths of its capacity",
             );
@@ -1015,7 +1016,7 @@ mod tests {
 
     /// The slot that holds live key `k`.
     fn slot_of<const W: usize>(w: &TableWriter<W>, k: u64) -> usize {
-        match w.array().place(k) {
+        match w.array().place(k, mix(k)) {
             Place::Found(slot) => slot,
             Place::Vacant(_) => panic!("key {k} is not live"),
         }
