@@ -42,6 +42,12 @@ impl AgentStatus {
             _ => None,
         }
     }
+
+    /// The status a published record holds in its low byte of word 1 (see
+    /// [`AgentSnapshot::to_words`]); `None` if that byte is not a status.
+    fn from_record_word(word1: u64) -> Option<Self> {
+        Self::from_code(word1 & 0xff)
+    }
 }
 
 /// The state a host writes for an agent.
@@ -105,7 +111,7 @@ impl AgentSnapshot {
         Some(Self {
             id: w[0],
             state: AgentState {
-                status: AgentStatus::from_code(w[1] & 0xff)?,
+                status: AgentStatus::from_record_word(w[1])?,
                 load: w[2],
                 tasks_completed: w[3],
                 data: [w[4], w[5], w[6], w[7]],
@@ -175,7 +181,7 @@ pub fn lookup_status(reader: &TableReader<RECORD_WORDS>, id: u64) -> Option<Agen
     // A torn read may show any word: `from_code` rejects what is not a status, and a
     // torn result is thrown away by `get_with` anyway.
     reader
-        .get_with(id, |record| AgentStatus::from_code(record.word(1) & 0xff))
+        .get_with(id, |record| AgentStatus::from_record_word(record.word(1)))
         .flatten()
 }
 
