@@ -31,6 +31,12 @@
 //! The machine this runs on has 2 cores: with 2 readers, the writer and (for mabeam) 2
 //! shard threads it is oversubscribed, on purpose. The writer's rate during the reads is
 //! printed to stderr after each benchmark, because a starved writer makes reads cheaper.
+//!
+//! So is where the CPU went (Linux only, from the scheduler's own accounting; see
+//! `common/cpu_time.rs`): the cores' worth of CPU the readers ran over their wall time,
+//! the writer and the shard threads over the samples' spans, and the reads per second of
+//! reader CPU. That last figure is the read's cost with the readers' share of the two
+//! cores taken out, so two contenders' figures of one run compare their read paths alone.
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -46,6 +52,9 @@ use mabeam::{Config, Engine};
 use mabeam_shards::agents::RECORD_WORDS;
 use mabeam_shards::seqlock::SeqSlot;
 use parking_lot::RwLock;
+
+#[path = "common/cpu_time.rs"]
+mod cpu_time;
 
 /// Number of agents, ids `1..=AGENTS`.
 const AGENTS: u64 = 10_000;
@@ -200,17 +209,24 @@ impl Drop for Writer {
     }
 }
 
+/// What one sample's readers took: the wall time from the first reader's start to the
+/// last reader's end, and the readers' summed on-CPU time over their timed loops (`None`
+/// where the OS does not report it).
+struct ReadSpan {
+    wall: Duration,
+    reader_cpu: Option<Duration>,
+}
+
 /// Runs `readers` threads that each make `iters` lookups with a reader built by
-/// `make_reader` (built on the reader's own thread, before the start barrier), and returns
-/// the wall time from the first reader's start to the last reader's end.
-fn read_wall_time<M, R, T>(readers: usize, iters: u64, keys: &[u64], make_reader: &M) -> Duration
+/// `make_reader` (built on the reader's own thread, before the start barrier).
+fn read_wall_time<M, R, T>(readers: usize, iters: u64, keys: &[u64], make_reader: &M) -> ReadSpan
 where
     M: Fn() -> R + Sync,
     R: FnMut(u64) -> Option<T>,
 {
     let mask = keys.len() - 1;
     let barrier = Barrier::new(readers);
-    let spans: Vec<(Instant, Instant)> = thread::scope(|s| {
+    let spans: Vec<(Instant, Instant, Option<Duration>)> = thread::scope(|s| {
         let handles: Vec<_> = (0..readers)
             .map(|r| {
                 let barrier = &barrier;
@@ -220,14 +236,14 @@ where
                     let offset = r * keys.len() / readers;
                     let mut hits = 0u64;
                     barrier.wait();
-                    let start = Instant::now();
+                    let (start, cpu_start) = (Instant::now(), cpu_time::this_thread());
                     for j in 0..iters as usize {
                         let id = keys[(offset + j) & mask];
                         hits += u64::from(black_box(read(id)).is_some());
                     }
-                    let end = Instant::now();
+                    let (end, cpu_end) = (Instant::now(), cpu_time::this_thread());
                     assert_eq!(hits, iters, "every agent was written before the reads");
-                    (start, end)
+                    (start, end, cpu_end.zip(cpu_start).map(|(e, s)| e - s))
                 })
             })
             .collect();
@@ -246,11 +262,17 @@ where
         .map(|s| s.1)
         .max()
         .expect("at least one reader");
-    last - first
+    ReadSpan {
+        wall: last - first,
+        reader_cpu: spans.iter().map(|s| s.2).sum(),
+    }
 }
 
 /// Benchmarks one contender at every reader count while `writer` runs, then prints the
-/// writer's rate during the reads.
+/// writer's rate during the reads and where the machine's CPU went: how many cores' worth
+/// the readers ran over their wall time, the writer and the shards over the samples'
+/// spans, and the reads per second of reader CPU (the read's cost with the share of the
+/// cores taken out, comparable across contenders of one run).
 fn bench_contender<M, R, T>(
     group: &mut Group<'_>,
     name: &str,
@@ -263,20 +285,46 @@ fn bench_contender<M, R, T>(
 {
     for readers in READERS {
         let (mut writes, mut elapsed) = (0u64, Duration::ZERO);
+        let (mut reads, mut wall) = (0u64, Duration::ZERO);
+        let mut reader_cpu = Some(Duration::ZERO);
+        let mut roles = Some(cpu_time::Roles::default());
         group.throughput(Throughput::Elements(readers as u64));
         group.bench_function(BenchmarkId::new(name, readers), |b| {
             b.iter_custom(|iters| {
-                let (w0, t0) = (writer.writes(), Instant::now());
-                let wall = read_wall_time(readers, iters, keys, &make_reader);
+                let (w0, t0, r0) = (writer.writes(), Instant::now(), cpu_time::Roles::now());
+                let span = read_wall_time(readers, iters, keys, &make_reader);
+                let r1 = cpu_time::Roles::now();
                 writes += writer.writes() - w0;
                 elapsed += t0.elapsed();
-                wall
+                reads += iters * readers as u64;
+                wall += span.wall;
+                reader_cpu = reader_cpu.zip(span.reader_cpu).map(|(a, b)| a + b);
+                roles = roles.zip(r1.zip(r0)).map(|(sum, (r1, r0))| {
+                    let d = r1.since(r0);
+                    cpu_time::Roles {
+                        shards: sum.shards + d.shards,
+                        writer: sum.writer + d.writer,
+                    }
+                });
+                span.wall
             })
         });
         eprintln!(
             "reads/{name}/{readers}: writer made {:.2} M writes/s during the reads",
             writes as f64 / elapsed.as_secs_f64().max(1e-9) / 1e6
         );
+        if let (Some(cpu), Some(roles)) = (reader_cpu, roles) {
+            let cores =
+                |t: Duration, over: Duration| t.as_secs_f64() / over.as_secs_f64().max(1e-9);
+            eprintln!(
+                "reads/{name}/{readers}: cores' worth of CPU: readers {:.2}, writer {:.2}, \
+                 shards {:.2}; {:.1} M reads per reader CPU-second",
+                cores(cpu, wall),
+                cores(roles.writer, elapsed),
+                cores(roles.shards, elapsed),
+                reads as f64 / cpu.as_secs_f64().max(1e-9) / 1e6
+            );
+        }
     }
 }
 
