@@ -229,14 +229,10 @@ impl TaskPool {
         }
         // With the sender gone, each worker leaves its loop once the queue is empty.
         drop(tx);
-        let deadline = mabeam_shards::mailbox::Wait::for_at_most(timeout);
+        let deadline = mabeam_shards::mailbox::deadline_after(timeout);
         let mut exited = vec![false; self.worker_count];
         for _ in 0..self.worker_count {
-            let next = match deadline {
-                mabeam_shards::mailbox::Wait::Until(t) => self.exited.recv_deadline(t).ok(),
-                mabeam_shards::mailbox::Wait::No => self.exited.try_recv().ok(),
-            };
-            match next {
+            match self.exited.recv_deadline(deadline).ok() {
                 Some(i) => exited[i] = true,
                 None => break,
             }

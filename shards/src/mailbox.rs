@@ -114,17 +114,37 @@ pub enum Class {
 pub enum Wait {
     /// Not at all: [`Refused::Full`] at once.
     No,
+    /// Up to this long from the moment the send first finds no room, then
+    /// [`Refused::Full`]. The clock is read only then: a send that finds room at once (the
+    /// common case) never reads it.
+    For(Duration),
     /// Until this instant, then [`Refused::Full`].
     Until(Instant),
 }
 
 impl Wait {
-    /// Waits up to `timeout` from now (`Duration::MAX` and other instants beyond the
-    /// clock's range wait as long as the clock can express).
+    /// Waits up to `timeout` for room ([`Wait::For`]; `Duration::MAX` and other
+    /// timeouts beyond the clock's range wait as long as the clock can express).
     pub fn for_at_most(timeout: Duration) -> Self {
-        let now = Instant::now();
-        Wait::Until(now.checked_add(timeout).unwrap_or_else(|| far_future(now)))
+        Wait::For(timeout)
     }
+
+    /// The instant this wait ends, with the clock read now for a [`Wait::For`]; `None`
+    /// for [`Wait::No`].
+    fn deadline(self) -> Option<Instant> {
+        match self {
+            Wait::No => None,
+            Wait::For(timeout) => Some(deadline_after(timeout)),
+            Wait::Until(deadline) => Some(deadline),
+        }
+    }
+}
+
+/// `timeout` from now, or the latest instant the platform can represent if that is
+/// beyond the clock's range (`Duration::MAX`, say).
+pub fn deadline_after(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout).unwrap_or_else(|| far_future(now))
 }
 
 /// The latest instant after `now` that the platform can represent, found by halving.
@@ -410,7 +430,7 @@ impl<T> Mailbox<T> {
             Err(Refused::Full) => {}
             other => return other,
         }
-        let Wait::Until(deadline) = wait else {
+        let Some(deadline) = wait.deadline() else {
             return Err(Refused::Full);
         };
         for _ in 0..YIELDS_BEFORE_WAITING {
@@ -811,9 +831,15 @@ mod tests {
 
     #[test]
     fn an_instant_beyond_the_clock_waits_as_long_as_it_can() {
-        match Wait::for_at_most(Duration::MAX) {
-            Wait::Until(t) => assert!(t > Instant::now() + Duration::from_secs(1 << 30)),
-            Wait::No => panic!("a wait"),
-        }
+        assert_eq!(
+            Wait::for_at_most(Duration::MAX),
+            Wait::For(Duration::MAX),
+            "the clock is read only when a send must wait"
+        );
+        let deadline = Wait::for_at_most(Duration::MAX)
+            .deadline()
+            .expect("a wait has a deadline");
+        assert!(deadline > Instant::now() + Duration::from_secs(1 << 30));
+        assert_eq!(Wait::No.deadline(), None);
     }
 }
