@@ -285,6 +285,17 @@ fn a_tiny_run_of_both_presets_prints_the_table_and_writes_the_json() {
         assert!(stdout.contains(line), "{line:?} missing:\n{stdout}");
     }
     assert!(stdout.contains("ops/s end to end"), "{stdout}");
+    if cfg!(target_os = "linux") {
+        assert_eq!(
+            stdout.matches("cpu, cores' worth over the run: ").count(),
+            2,
+            "{stdout}"
+        );
+        assert_eq!(
+            stdout.matches(" ns per command), other threads ").count(),
+            2
+        );
+    }
     assert!(
         stdout.contains("success rate: 100.00% (100 of 100)"),
         "{stdout}"
@@ -388,6 +399,28 @@ fn a_tiny_run_of_both_presets_prints_the_table_and_writes_the_json() {
             0.0,
             "no reserve by default"
         );
+        // Where the CPU went: on Linux every figure is there, and the parts add up.
+        if cfg!(target_os = "linux") {
+            let cpu = run.get("cpu");
+            let (process, clients) = (cpu.get("process_s").num(), cpu.get("clients_s").num());
+            let (shards, other) = (cpu.get("shards_s").num(), cpu.get("other_s").num());
+            assert!(
+                clients > 0.0 && shards >= 0.0 && other >= 0.0,
+                "{preset}: {cpu:?}"
+            );
+            if clients + shards <= process {
+                let sum = clients + shards + other;
+                assert!(
+                    (sum - process).abs() < 1e-5,
+                    "{preset}: parts add up: {cpu:?}"
+                );
+            } else {
+                // The shards' span is read apart from the process's: never below zero.
+                assert_eq!(other, 0.0, "{preset}: {cpu:?}");
+            }
+            assert!(cpu.get("client_ns_per_op").num() > 0.0, "{preset}: {cpu:?}");
+            assert!(cpu.get("cores_busy").num() > 0.0, "{preset}: {cpu:?}");
+        }
         let failures = run.get("failures");
         assert_eq!(failures.keys().len(), 7);
         for kind in failures.keys() {

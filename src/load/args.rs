@@ -361,8 +361,10 @@ and the rate achieved.
 Output: a progress bar on stderr (only on a terminal: rate and ETA), then per preset a
 table of count, avg, min, max, p50, p95, p99 latency (µs; for a bid that is the send),
 operations per second end to end (the clock stops after engine.flush(), when every
-accepted write has been applied) and client side (when the last client finished), and
-the success rate; then the ratio sharded / centralized of the end-to-end rates, and,
+accepted write has been applied) and client side (when the last client finished), where
+the CPU went over the run (cores' worth in all, of the clients with their CPU per
+operation, of the shard threads with their CPU per command applied, idle polling
+included, and of the other threads; Linux), and the success rate; then the ratio sharded / centralized of the end-to-end rates, and,
 when a closed-loop run had more client and shard threads than cores, a note that its
 latency tails include the clients' waits for a core.
 
@@ -371,7 +373,9 @@ length.ops/duration_s, shards (the --shards asked, null = default), rate, rate_s
 check_passed, ratio_sharded_over_centralized (or null), runs[] and sweep[] of
 {preset, clients, shards, ops_per_sec, ops_per_sec_client_side, success_rate,
 operations.NAME.count/avg_us/min_us/max_us/p50_us/p95_us/p99_us/p999_us, loop,
-offered_ops_per_sec, percent_of_max, config, check, failures, throughput[]}.
+offered_ops_per_sec, percent_of_max, cpu (process_s, clients_s, shards_s, other_s,
+cores_busy, clients_cores, shards_cores, other_cores, client_ns_per_op,
+shard_ns_per_command; null without CPU clocks), config, check, failures, throughput[]}.
 
 Success is what the engine did: a create succeeds when it returns an auction id; a bid
 when it was applied and answered by the auction's rule (a refusal by the rule counts as

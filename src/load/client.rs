@@ -19,6 +19,7 @@ use mabeam::pricing::PricingInput;
 use mabeam::{EngineHandle, Error, Mode, Ticket};
 
 use super::args::RunLength;
+use super::cpu;
 use super::histogram::Histogram;
 use super::mix::{Mix, Op};
 use super::rng::SplitMix64;
@@ -194,6 +195,9 @@ pub struct ClientReport {
     pub started: Instant,
     /// When the client finished its last operation and had every create's answer.
     pub finished: Instant,
+    /// CPU time the client's thread used from `started` to `finished` (`None`: this
+    /// platform has no thread CPU clock).
+    pub cpu: Option<Duration>,
 }
 
 /// What every client of a run shares.
@@ -321,6 +325,7 @@ pub fn run_client(
             bids_to_accept: 0,
             started: Instant::now(),
             finished: Instant::now(),
+            cpu: None,
         },
     };
     client.recent.push(Recent {
@@ -333,6 +338,7 @@ pub fn run_client(
     }
     shared.start.wait();
     client.report.started = Instant::now();
+    let cpu_at_start = cpu::this_thread();
     let schedule = shared
         .rate
         .map(|rate| Schedule::new(rate, shared.clients, index, client.report.started));
@@ -378,6 +384,9 @@ pub fn run_client(
     }
     progress.store(done, Ordering::Relaxed);
     client.report.finished = Instant::now();
+    client.report.cpu = cpu::this_thread()
+        .zip(cpu_at_start)
+        .map(|(end, start)| end.saturating_sub(start));
     client.report
 }
 

@@ -7,7 +7,7 @@
 //!
 //! Modules: [`args`] (command line, clap), [`mix`] (operation weights), [`rng`] (the
 //! clients' deterministic generator), [`client`] (one client thread, closed or open
-//! loop), [`runner`] (one preset: setup, run, flush, check), [`histogram`] (bounded
+//! loop), [`cpu`] (where a run's CPU time went), [`runner`] (one preset: setup, run, flush, check), [`histogram`] (bounded
 //! latency histogram, hdrhistogram), [`progress`] (the run's monitor: throughput samples
 //! and the indicatif bar), [`report`] (tables and JSON, serde), [`report_html`] and
 //! [`svg`] (`--report`: one HTML page of inline SVG plots); [`soak`] is `mabeam soak`,
@@ -21,6 +21,7 @@
 
 pub mod args;
 pub mod client;
+pub mod cpu;
 pub mod gauges;
 pub mod histogram;
 pub mod mix;

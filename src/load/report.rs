@@ -5,7 +5,7 @@
 //! success_rate/operations.NAME.count/avg_us/min_us/max_us/p50_us/p95_us/p99_us`,
 //! `ratio_sharded_over_centralized`) and adds the run's parameters, each run's pace,
 //! engine configuration, check, failures, throughput over time, peak resident memory and
-//! mailbox depth, and the sweep.
+//! mailbox depth, where the CPU went (`cpu`), and the sweep.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -132,6 +132,18 @@ pub fn table(run: &RunResult) -> String {
         run.end_to_end.as_secs_f64(),
         run.client_side.as_secs_f64()
     );
+    if let Some(cpu) = CpuJson::of(run) {
+        let shards = match (cpu.shards_cores, cpu.shard_ns_per_command) {
+            (Some(cores), Some(ns)) => format!(", shards {cores:.2} ({ns:.0} ns per command)"),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "cpu, cores' worth over the run: {:.2} in all; clients {:.2} ({:.0} ns per \
+             operation){shards}, other threads {:.2}",
+            cpu.cores_busy, cpu.clients_cores, cpu.client_ns_per_op, cpu.other_cores
+        );
+    }
     let _ = writeln!(
         out,
         "success rate: {:.2}% ({} of {})",
@@ -328,6 +340,8 @@ pub struct RunJson {
     pub end_to_end_s: f64,
     /// Seconds from the start until the last client finished.
     pub client_side_s: f64,
+    /// Where the CPU went, or `null` where the platform has no CPU clocks.
+    pub cpu: Option<CpuJson>,
     /// The engine configuration.
     pub config: ConfigJson,
     /// What the check after the run found.
@@ -337,6 +351,59 @@ pub struct RunJson {
     /// Operations per second over time: `[seconds since start, ops/s]`, between the
     /// monitor's samples.
     pub throughput: Vec<(f64, f64)>,
+}
+
+/// Where a run's CPU went, from the start until every accepted write was applied: the
+/// kernel's CPU time of the process and of the client threads.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct CpuJson {
+    /// CPU seconds of every thread of the process.
+    pub process_s: f64,
+    /// CPU seconds of the client threads.
+    pub clients_s: f64,
+    /// CPU seconds of the engine's shard threads (`null`: not reported by this OS).
+    pub shards_s: Option<f64>,
+    /// CPU seconds of the rest: the tool's monitor and gauges, the client threads'
+    /// exits, and the shards too where they are not reported.
+    pub other_s: f64,
+    /// Cores' worth of CPU the process used: `process_s` over the end-to-end time (at
+    /// most the machine's cores).
+    pub cores_busy: f64,
+    /// Cores' worth the clients used.
+    pub clients_cores: f64,
+    /// Cores' worth the shards used.
+    pub shards_cores: Option<f64>,
+    /// Cores' worth the rest used.
+    pub other_cores: f64,
+    /// Client CPU per operation, in nanoseconds (the call, its timing and its record).
+    pub client_ns_per_op: f64,
+    /// Shard CPU per command the engine applied, in nanoseconds (idle polling
+    /// included).
+    pub shard_ns_per_command: Option<f64>,
+}
+
+impl CpuJson {
+    /// The figures of `run`, or `None` if it has no CPU reading.
+    pub fn of(run: &RunResult) -> Option<Self> {
+        let cpu = run.cpu?;
+        let wall = run.end_to_end.as_secs_f64().max(1e-9);
+        let (process, clients) = (cpu.process.as_secs_f64(), cpu.clients.as_secs_f64());
+        let shards = cpu.shards.map(|d| d.as_secs_f64());
+        let other = cpu.other().as_secs_f64();
+        let per = |secs: f64, n: u64| (secs * 1e9 / (n.max(1) as f64)).round();
+        Some(Self {
+            process_s: round6(process),
+            clients_s: round6(clients),
+            shards_s: shards.map(round6),
+            other_s: round6(other),
+            cores_busy: round3(process / wall),
+            clients_cores: round3(clients / wall),
+            shards_cores: shards.map(|s| round3(s / wall)),
+            other_cores: round3(other / wall),
+            client_ns_per_op: per(clients, run.ops),
+            shard_ns_per_command: shards.map(|s| per(s, run.check.commands_applied)),
+        })
+    }
 }
 
 /// `operations` of a run in the JSON: the keys are the [`Op`] names, in table order.
@@ -423,6 +490,11 @@ fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
+/// Rounded to six decimals (CPU seconds to the microsecond).
+fn round6(x: f64) -> f64 {
+    (x * 1e6).round() / 1e6
+}
+
 /// One run as JSON.
 pub fn run_json(run: &RunResult) -> RunJson {
     RunJson {
@@ -454,6 +526,7 @@ pub fn run_json(run: &RunResult) -> RunJson {
         percent_of_max: run.percent_of_max,
         end_to_end_s: run.end_to_end.as_secs_f64(),
         client_side_s: run.client_side.as_secs_f64(),
+        cpu: CpuJson::of(run),
         config: ConfigJson::of(&run.config),
         check: CheckJson {
             passed: run.check.passed(),

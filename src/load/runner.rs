@@ -16,6 +16,7 @@ use mabeam::{Config, Engine, EngineHandle, StartError};
 use super::args::{LoadArgs, Preset, RunLength};
 use super::client::{auction_spec, run_client, ClientReport, Failure, Failures, RunShared};
 use super::client::{CATEGORIES, RESERVE};
+use super::cpu::{self, CpuUse};
 use super::gauges::{with_preset, Gauges};
 use super::histogram::Histogram;
 use super::mix::Op;
@@ -158,6 +159,9 @@ pub struct RunResult {
     pub resident_peak: Option<u64>,
     /// Peak number of messages in all mailboxes during the run (sampled every 10 ms).
     pub mailbox_peak: u64,
+    /// Where the CPU went from the start to the end of the final flush (`None`: this
+    /// platform has no CPU clocks).
+    pub cpu: Option<CpuUse>,
 }
 
 impl RunResult {
@@ -324,9 +328,10 @@ pub fn run_preset(
     let nice = args.client_nice;
     let label = pace.label(preset);
     let gauges = Gauges::default();
-    let (reports, start, end, samples) = std::thread::scope(|s| {
+    let (reports, start, end, samples, (process_cpu, shard_cpu)) = std::thread::scope(|s| {
         let handles = spawn_clients(s, &shared, &first_auctions, &counters, nice);
         s.spawn(|| gauges.run(&engine));
+        let cpu_at_start = (cpu::process(), cpu::shard_threads());
         barrier.wait();
         let monitor = progress.start(s, &label, Instant::now(), &counters, &gauges);
         let reports: Result<Vec<ClientReport>, RunError> = handles
@@ -336,13 +341,19 @@ pub fn run_preset(
         // Stop the clock only when every accepted write has been applied.
         let flushed = engine.flush();
         let end = Instant::now();
+        let process_cpu = cpu::process()
+            .zip(cpu_at_start.0)
+            .map(|(end, start)| end.saturating_sub(start));
+        let shard_cpu = cpu::shard_threads()
+            .zip(cpu_at_start.1)
+            .map(|(end, start)| end.saturating_sub(start));
         gauges.stop();
         let samples = monitor.finish();
         reports.and_then(|r| {
             step("final flush", flushed)?;
             // The clock started when the first client started.
             let start = r.iter().map(|c| c.started).min().unwrap_or(end);
-            Ok((r, start, end, samples))
+            Ok((r, start, end, samples, (process_cpu, shard_cpu)))
         })
     })?;
     sent += flush_commands;
@@ -376,7 +387,9 @@ pub fn run_preset(
         bids_accepted: open.iter().map(|s| u64::from(s.bid_count)).sum(),
     };
     let mut client_end = start;
+    let mut client_cpu = Some(Duration::ZERO);
     for r in &reports {
+        client_cpu = client_cpu.zip(r.cpu).map(|(all, mine)| all + mine);
         for (all, mine) in latency.iter_mut().zip(&r.latency) {
             all.merge(mine);
         }
@@ -416,6 +429,13 @@ pub fn run_preset(
         config,
         resident_peak,
         mailbox_peak,
+        cpu: process_cpu
+            .zip(client_cpu)
+            .map(|(process, clients)| CpuUse {
+                process,
+                clients,
+                shards: shard_cpu,
+            }),
     })
 }
 
