@@ -119,7 +119,9 @@ enum WriterMode {
     /// yielding after each burst of [`WRITE_BURST`] writes.
     Busy,
     /// A number: that many writes per second, the same load for every contender (the
-    /// writer sleeps when it is ahead of schedule, yields when it is behind).
+    /// writer sleeps when it is ahead of schedule and writes on without yielding when it
+    /// is behind, so a writer the scheduler starves catches up instead of falling
+    /// further behind).
     Paced(u64),
     /// `none`: no writer at all, the bare read cost.
     Off,
@@ -179,8 +181,9 @@ impl Writer {
                             }
                             WriterMode::Busy | WriterMode::Off => start,
                         };
-                        match due.checked_duration_since(Instant::now()) {
-                            Some(ahead) if !ahead.is_zero() => thread::sleep(ahead),
+                        match (mode, due.checked_duration_since(Instant::now())) {
+                            (_, Some(ahead)) if !ahead.is_zero() => thread::sleep(ahead),
+                            (WriterMode::Paced(_), _) => {}
                             _ => thread::yield_now(),
                         }
                     }
