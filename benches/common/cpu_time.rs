@@ -41,8 +41,12 @@ impl Roles {
             } else {
                 continue;
             };
-            if let Some(t) = schedstat(dir.join("schedstat")) {
-                *role += t;
+            match schedstat(dir.join("schedstat")) {
+                Some(t) => *role += t,
+                // The thread is there but its statistics are not: no figure at all
+                // rather than one that leaves it out.
+                None if dir.exists() => return None,
+                None => {} // the thread exited after its name was read
             }
         }
         Some(roles)

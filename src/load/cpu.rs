@@ -48,7 +48,12 @@ pub fn shard_threads() -> Option<Duration> {
         if !name.starts_with("mabeam-shard") {
             continue;
         }
-        let text = std::fs::read_to_string(dir.join("schedstat")).ok()?;
+        let Ok(text) = std::fs::read_to_string(dir.join("schedstat")) else {
+            if dir.exists() {
+                return None; // the thread is there but its statistics are not
+            }
+            continue; // the thread exited after its name was read
+        };
         let nanos = text.split_whitespace().next()?.parse::<u64>().ok()?;
         total += Duration::from_nanos(nanos);
     }
