@@ -80,6 +80,9 @@ fn read(clock: libc::clockid_t) -> Option<Duration> {
 /// Where a run's CPU went, between the clients' start and the end of the final flush.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CpuUse {
+    /// The wall time the process's reading spans (from just before the clients' start
+    /// barrier to the end of the final flush): what "cores' worth" divides by.
+    pub span: Duration,
     /// Every thread of the process.
     pub process: Duration,
     /// The client threads, each from its first operation to its last answer.
@@ -119,6 +122,7 @@ mod tests {
             "the process's CPU time includes this thread's"
         );
         let cpu = CpuUse {
+            span: Duration::from_millis(5),
             process: p1 - p0,
             clients: spun,
             shards: None,

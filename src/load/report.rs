@@ -366,7 +366,8 @@ pub struct CpuJson {
     /// CPU seconds of the rest: the tool's monitor and gauges, the client threads'
     /// exits, and the shards too where they are not reported.
     pub other_s: f64,
-    /// Cores' worth of CPU the process used: `process_s` over the end-to-end time (at
+    /// Cores' worth of CPU the process used: `process_s` over the wall time the reading
+    /// spans (from just before the clients' start to the end of the final flush; at
     /// most the machine's cores).
     pub cores_busy: f64,
     /// Cores' worth the clients used.
@@ -386,7 +387,7 @@ impl CpuJson {
     /// The figures of `run`, or `None` if it has no CPU reading.
     pub fn of(run: &RunResult) -> Option<Self> {
         let cpu = run.cpu?;
-        let wall = run.end_to_end.as_secs_f64().max(1e-9);
+        let wall = cpu.span.as_secs_f64().max(1e-9);
         let (process, clients) = (cpu.process.as_secs_f64(), cpu.clients.as_secs_f64());
         let shards = cpu.shards.map(|d| d.as_secs_f64());
         let other = cpu.other().as_secs_f64();

@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 use super::args::{LoadArgs, Pace, RunLength};
 use super::mix::Op;
 use super::progress::throughput;
-use super::report::OpStats;
+use super::report::{CpuJson, OpStats};
 use super::runner::RunResult;
 use super::svg::{self, escape, Axis, Plot, Scale, Series};
 
@@ -197,9 +197,15 @@ fn summary_row(out: &mut String, run: &RunResult) {
     } else {
         r#"<td class="failed">FAILED</td>"#.to_string()
     };
+    let cpu = CpuJson::of(run).map_or("-".to_string(), |c| {
+        let shards = c
+            .shards_cores
+            .map_or("-".to_string(), |s| format!("{s:.2}"));
+        format!("{:.2} / {shards} / {:.2}", c.clients_cores, c.cores_busy)
+    });
     let _ = write!(
         out,
-        r#"<tr><td class="name">{}</td><td class="name">{}</td><td>{}</td><td>{}</td><td>{:.0}</td><td>{:.2}%</td>{check}"#,
+        r#"<tr><td class="name">{}</td><td class="name">{}</td><td>{}</td><td>{}</td><td>{:.0}</td><td>{cpu}</td><td>{:.2}%</td>{check}"#,
         escape(run.preset.name()),
         escape(&pace),
         run.shards,
@@ -250,7 +256,7 @@ pub fn page(args: &LoadArgs, runs: &[RunResult], sweep: &[RunResult], cpus: usiz
         cpus,
         escape(&mode)
     );
-    out.push_str("<h2>Summary</h2>\n<table>\n<tr><th>preset</th><th>pace</th><th>shards</th><th>clients</th><th>ops/s end to end</th><th>success</th><th>check</th>");
+    out.push_str("<h2>Summary</h2>\n<table>\n<tr><th>preset</th><th>pace</th><th>shards</th><th>clients</th><th>ops/s end to end</th><th>cpu, cores: clients / shards / in all</th><th>success</th><th>check</th>");
     for op in Op::ALL {
         let _ = write!(out, "<th>{} p50 / p99 µs</th>", escape(op.name()));
     }

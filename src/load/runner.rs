@@ -328,34 +328,50 @@ pub fn run_preset(
     let nice = args.client_nice;
     let label = pace.label(preset);
     let gauges = Gauges::default();
-    let (reports, start, end, samples, (process_cpu, shard_cpu)) = std::thread::scope(|s| {
-        let handles = spawn_clients(s, &shared, &first_auctions, &counters, nice);
-        s.spawn(|| gauges.run(&engine));
-        let cpu_at_start = (cpu::process(), cpu::shard_threads());
-        barrier.wait();
-        let monitor = progress.start(s, &label, Instant::now(), &counters, &gauges);
-        let reports: Result<Vec<ClientReport>, RunError> = handles
-            .into_iter()
-            .map(|h| h.join().map_err(|_| RunError::ClientPanicked))
-            .collect();
-        // Stop the clock only when every accepted write has been applied.
-        let flushed = engine.flush();
-        let end = Instant::now();
-        let process_cpu = cpu::process()
-            .zip(cpu_at_start.0)
-            .map(|(end, start)| end.saturating_sub(start));
-        let shard_cpu = cpu::shard_threads()
-            .zip(cpu_at_start.1)
-            .map(|(end, start)| end.saturating_sub(start));
-        gauges.stop();
-        let samples = monitor.finish();
-        reports.and_then(|r| {
-            step("final flush", flushed)?;
-            // The clock started when the first client started.
-            let start = r.iter().map(|c| c.started).min().unwrap_or(end);
-            Ok((r, start, end, samples, (process_cpu, shard_cpu)))
-        })
-    })?;
+    let (reports, start, end, samples, (process_cpu, shard_cpu, cpu_span)) =
+        std::thread::scope(|s| {
+            let handles = spawn_clients(s, &shared, &first_auctions, &counters, nice);
+            s.spawn(|| gauges.run(&engine));
+            // The shards first: reading `/proc` costs this thread CPU time that must not
+            // count in the process's span.
+            let shards_at_start = cpu::shard_threads();
+            // The wall span encloses the process's reading: CPU over the span can then
+            // never exceed the cores.
+            let span_start = Instant::now();
+            let cpu_at_start = (cpu::process(), shards_at_start, span_start);
+            barrier.wait();
+            let monitor = progress.start(s, &label, Instant::now(), &counters, &gauges);
+            let reports: Result<Vec<ClientReport>, RunError> = handles
+                .into_iter()
+                .map(|h| h.join().map_err(|_| RunError::ClientPanicked))
+                .collect();
+            // Stop the clock only when every accepted write has been applied.
+            let flushed = engine.flush();
+            let end = Instant::now();
+            // The process first, then the end of its span (and the shards' `/proc`
+            // reading after both, for the same reasons as at the start).
+            let process_cpu = cpu::process()
+                .zip(cpu_at_start.0)
+                .map(|(end, start)| end.saturating_sub(start));
+            let span_end = Instant::now();
+            let shard_cpu = cpu::shard_threads()
+                .zip(cpu_at_start.1)
+                .map(|(end, start)| end.saturating_sub(start));
+            gauges.stop();
+            let samples = monitor.finish();
+            reports.and_then(|r| {
+                step("final flush", flushed)?;
+                // The clock started when the first client started.
+                let start = r.iter().map(|c| c.started).min().unwrap_or(end);
+                Ok((
+                    r,
+                    start,
+                    end,
+                    samples,
+                    (process_cpu, shard_cpu, span_end - cpu_at_start.2),
+                ))
+            })
+        })?;
     sent += flush_commands;
 
     // Check: every create produced an auction, every bid was applied by the rule.
@@ -432,6 +448,7 @@ pub fn run_preset(
         cpu: process_cpu
             .zip(client_cpu)
             .map(|(process, clients)| CpuUse {
+                span: cpu_span,
                 process,
                 clients,
                 shards: shard_cpu,
