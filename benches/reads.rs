@@ -33,7 +33,7 @@
 //! printed to stderr after each benchmark, because a starved writer makes reads cheaper.
 //!
 //! So is where the CPU went (Linux only, from the scheduler's own accounting; see
-//! `common/cpu_time.rs`): the cores' worth of CPU the readers ran over their wall time,
+//! `src/load/thread_cpu.rs`): the cores' worth of CPU the readers ran over their wall time,
 //! the writer and the shard threads over the samples' spans, and the reads per second of
 //! reader CPU. That last figure is the read's cost with the readers' share of the two
 //! cores taken out, so two contenders' figures of one run compare their read paths alone.
@@ -53,8 +53,27 @@ use mabeam_shards::agents::RECORD_WORDS;
 use mabeam_shards::seqlock::SeqSlot;
 use parking_lot::RwLock;
 
-#[path = "common/cpu_time.rs"]
-mod cpu_time;
+#[path = "../src/load/thread_cpu.rs"]
+mod thread_cpu;
+
+/// The calling thread's on-CPU time so far (`None` where the OS does not report it).
+fn this_thread_cpu() -> Option<Duration> {
+    thread_cpu::schedstat("/proc/thread-self/schedstat")
+}
+
+/// On-CPU time so far of the engine's shard threads and of the bench's writer, as
+/// `[shards, writer]`.
+fn helper_cpu() -> Option<[Duration; 2]> {
+    thread_cpu::by_role(|name| {
+        if name.starts_with("mabeam-shard") {
+            Some(0)
+        } else if name.trim_end() == "bench-writer" {
+            Some(1)
+        } else {
+            None
+        }
+    })
+}
 
 /// Number of agents, ids `1..=AGENTS`.
 const AGENTS: u64 = 10_000;
@@ -239,12 +258,12 @@ where
                     let offset = r * keys.len() / readers;
                     let mut hits = 0u64;
                     barrier.wait();
-                    let (start, cpu_start) = (Instant::now(), cpu_time::this_thread());
+                    let (start, cpu_start) = (Instant::now(), this_thread_cpu());
                     for j in 0..iters as usize {
                         let id = keys[(offset + j) & mask];
                         hits += u64::from(black_box(read(id)).is_some());
                     }
-                    let (end, cpu_end) = (Instant::now(), cpu_time::this_thread());
+                    let (end, cpu_end) = (Instant::now(), this_thread_cpu());
                     assert_eq!(hits, iters, "every agent was written before the reads");
                     (start, end, cpu_end.zip(cpu_start).map(|(e, s)| e - s))
                 })
@@ -290,24 +309,21 @@ fn bench_contender<M, R, T>(
         let (mut writes, mut elapsed) = (0u64, Duration::ZERO);
         let (mut reads, mut wall) = (0u64, Duration::ZERO);
         let mut reader_cpu = Some(Duration::ZERO);
-        let mut roles = Some(cpu_time::Roles::default());
+        let mut helpers = Some([Duration::ZERO; 2]);
         group.throughput(Throughput::Elements(readers as u64));
         group.bench_function(BenchmarkId::new(name, readers), |b| {
             b.iter_custom(|iters| {
-                let (w0, t0, r0) = (writer.writes(), Instant::now(), cpu_time::Roles::now());
+                let (w0, t0, h0) = (writer.writes(), Instant::now(), helper_cpu());
                 let span = read_wall_time(readers, iters, keys, &make_reader);
-                let r1 = cpu_time::Roles::now();
+                let h1 = helper_cpu();
                 writes += writer.writes() - w0;
                 elapsed += t0.elapsed();
                 reads += iters * readers as u64;
                 wall += span.wall;
                 reader_cpu = reader_cpu.zip(span.reader_cpu).map(|(a, b)| a + b);
-                roles = roles.zip(r1.zip(r0)).map(|(sum, (r1, r0))| {
-                    let d = r1.since(r0);
-                    cpu_time::Roles {
-                        shards: sum.shards + d.shards,
-                        writer: sum.writer + d.writer,
-                    }
+                helpers = helpers.zip(h1.zip(h0)).map(|(sum, (h1, h0))| {
+                    // Zero for a role whose threads were replaced in between.
+                    core::array::from_fn(|i| sum[i] + h1[i].saturating_sub(h0[i]))
                 });
                 span.wall
             })
@@ -316,15 +332,15 @@ fn bench_contender<M, R, T>(
             "reads/{name}/{readers}: writer made {:.2} M writes/s during the reads",
             writes as f64 / elapsed.as_secs_f64().max(1e-9) / 1e6
         );
-        if let (Some(cpu), Some(roles)) = (reader_cpu, roles) {
+        if let (Some(cpu), Some([shards, writer_cpu])) = (reader_cpu, helpers) {
             let cores =
                 |t: Duration, over: Duration| t.as_secs_f64() / over.as_secs_f64().max(1e-9);
             eprintln!(
                 "reads/{name}/{readers}: cores' worth of CPU: readers {:.2}, writer {:.2}, \
                  shards {:.2}; {:.1} M reads per reader CPU-second",
                 cores(cpu, wall),
-                cores(roles.writer, elapsed),
-                cores(roles.shards, elapsed),
+                cores(writer_cpu, elapsed),
+                cores(shards, elapsed),
                 reads as f64 / cpu.as_secs_f64().max(1e-9) / 1e6
             );
         }

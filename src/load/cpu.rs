@@ -5,11 +5,12 @@
 //!
 //! The thread and process clocks are the kernel's own accounting of time on a CPU (user
 //! and system), read with `clock_gettime`; the shards' time comes from Linux's
-//! `/proc/self/task/*/schedstat` (the scheduler's on-CPU nanoseconds) of the threads
-//! named `mabeam-shard-*`. Where a source is missing the figure is `None` and the report
-//! leaves it out.
+//! scheduler statistics of the threads named `mabeam-shard-*` ([`super::thread_cpu`]).
+//! Where a source is missing the figure is `None` and the report leaves it out.
 
 use std::time::Duration;
+
+use super::thread_cpu;
 
 /// CPU time the calling thread has used so far.
 pub fn this_thread() -> Option<Duration> {
@@ -39,25 +40,8 @@ pub fn process() -> Option<Duration> {
 /// On-CPU time so far of this process's threads whose name starts with `mabeam-shard`
 /// (the engine's shards; read both ends of a span while the same engine runs).
 pub fn shard_threads() -> Option<Duration> {
-    let mut total = Duration::ZERO;
-    for task in std::fs::read_dir("/proc/self/task").ok()? {
-        let dir = task.ok()?.path();
-        let Ok(name) = std::fs::read_to_string(dir.join("comm")) else {
-            continue; // the thread exited between the listing and the read
-        };
-        if !name.starts_with("mabeam-shard") {
-            continue;
-        }
-        let Ok(text) = std::fs::read_to_string(dir.join("schedstat")) else {
-            if dir.exists() {
-                return None; // the thread is there but its statistics are not
-            }
-            continue; // the thread exited after its name was read
-        };
-        let nanos = text.split_whitespace().next()?.parse::<u64>().ok()?;
-        total += Duration::from_nanos(nanos);
-    }
-    Some(total)
+    let [shards] = thread_cpu::by_role(|name| name.starts_with("mabeam-shard").then_some(0))?;
+    Some(shards)
 }
 
 #[cfg(unix)]

@@ -7,7 +7,7 @@
 //!
 //! Modules: [`args`] (command line, clap), [`mix`] (operation weights), [`rng`] (the
 //! clients' deterministic generator), [`client`] (one client thread, closed or open
-//! loop), [`cpu`] (where a run's CPU time went), [`runner`] (one preset: setup, run, flush, check), [`histogram`] (bounded
+//! loop), [`cpu`] and [`thread_cpu`] (where a run's CPU time went), [`runner`] (one preset: setup, run, flush, check), [`histogram`] (bounded
 //! latency histogram, hdrhistogram), [`progress`] (the run's monitor: throughput samples
 //! and the indicatif bar), [`report`] (tables and JSON, serde), [`report_html`] and
 //! [`svg`] (`--report`: one HTML page of inline SVG plots); [`soak`] is `mabeam soak`,
@@ -32,6 +32,7 @@ pub mod rng;
 pub mod runner;
 pub mod soak;
 pub mod svg;
+pub mod thread_cpu;
 
 use std::fs::OpenOptions;
 use std::io;

@@ -338,7 +338,7 @@ pub fn run_preset(
             // The wall span encloses the process's reading: CPU over the span can then
             // never exceed the cores.
             let span_start = Instant::now();
-            let cpu_at_start = (cpu::process(), shards_at_start, span_start);
+            let process_at_start = cpu::process();
             barrier.wait();
             let monitor = progress.start(s, &label, Instant::now(), &counters, &gauges);
             let reports: Result<Vec<ClientReport>, RunError> = handles
@@ -351,11 +351,11 @@ pub fn run_preset(
             // The process first, then the end of its span (and the shards' `/proc`
             // reading after both, for the same reasons as at the start).
             let process_cpu = cpu::process()
-                .zip(cpu_at_start.0)
+                .zip(process_at_start)
                 .map(|(end, start)| end.saturating_sub(start));
             let span_end = Instant::now();
             let shard_cpu = cpu::shard_threads()
-                .zip(cpu_at_start.1)
+                .zip(shards_at_start)
                 .map(|(end, start)| end.saturating_sub(start));
             gauges.stop();
             let samples = monitor.finish();
@@ -368,7 +368,7 @@ pub fn run_preset(
                     start,
                     end,
                     samples,
-                    (process_cpu, shard_cpu, span_end - cpu_at_start.2),
+                    (process_cpu, shard_cpu, span_end - span_start),
                 ))
             })
         })?;
