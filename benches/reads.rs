@@ -328,6 +328,9 @@ fn bench_contender<M, R, T>(
                 span.wall
             })
         });
+        if reads == 0 {
+            continue; // filtered out: nothing was measured, so nothing to print
+        }
         eprintln!(
             "reads/{name}/{readers}: writer made {:.2} M writes/s during the reads",
             writes as f64 / elapsed.as_secs_f64().max(1e-9) / 1e6
